@@ -1,0 +1,70 @@
+"""How good the predictions are, as plain numbers, and which test digits illustrate it best.
+
+Everything here is a pure function of the probabilities and the labels, rounded to 6 decimals,
+so `eval/metrics.json` is byte-identical whenever the predictions are: DVC then reports a change
+in metrics only when the model really changed.
+"""
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+DIGITS = tuple(range(10))
+# Keeps log(0) finite when a model puts exactly zero probability on the true digit.
+_LOSS_CLIP = 1e-7
+
+
+def _r(value) -> float:
+    return round(float(value), 6)
+
+
+def summarize(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, cross-entropy loss, error count, macro F1 and per-digit precision/recall/F1/support.
+
+    Macro F1 averages over the digits that occur among the labels or predictions (scikit-learn's
+    default), so a small test subset missing a digit is not penalised for it; `per_digit` always
+    lists all ten, with zeros where a digit never occurs.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    predictions = probs.argmax(axis=1)
+    true_p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), _LOSS_CLIP, 1.0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predictions, labels=list(DIGITS), zero_division=0
+    )
+    return {
+        "accuracy": _r((predictions == labels).mean()),
+        "loss": _r(-np.log(true_p).mean()),
+        "errors": int((predictions != labels).sum()),
+        "macro_f1": _r(f1_score(labels, predictions, average="macro", zero_division=0)),
+        "per_digit": {
+            str(digit): {
+                "precision": _r(precision[digit]),
+                "recall": _r(recall[digit]),
+                "f1": _r(f1[digit]),
+                "support": int(support[digit]),
+            }
+            for digit in DIGITS
+        },
+    }
+
+
+def example_positions(probs: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Up to `count` right then up to `count` wrong digits worth showing, as positions into `probs`.
+
+    Right ones are spread over the digits (the most confident 0, 1, ..., 9, then the second most
+    confident of each, ...) so the page shows every class; wrong ones are the most confident
+    errors, the most instructive. Ties go to the lower position, so the choice is deterministic.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    predictions = probs.argmax(axis=1)
+    confidence = probs.max(axis=1).astype(np.float64)
+    positions = np.arange(len(labels))
+    by_confidence = np.lexsort((positions, -confidence))  # most confident first, ties by position
+    right = by_confidence[predictions[by_confidence] == labels[by_confidence]]
+    wrong = by_confidence[predictions[by_confidence] != labels[by_confidence]]
+    # Rank of each right digit within its own class, then interleave classes rank by rank.
+    rank_in_class = np.zeros(len(right), dtype=np.int64)
+    for digit in DIGITS:
+        mask = labels[right] == digit
+        rank_in_class[mask] = np.arange(mask.sum())
+    spread = right[np.lexsort((labels[right], rank_in_class))]
+    return np.concatenate([spread[:count], wrong[:count]]).astype(np.int64)

@@ -1,0 +1,148 @@
+"""The one schema for `params.yaml`: every key, its type and its allowed range, in one place.
+
+Each stage calls `load_params("<its section>")` before doing any work. The whole file is checked
+(so a typo anywhere, such as `train.epoch`, stops the first stage that runs, not the last), but a
+stage receives, and therefore reads, only the section that its `dvc.yaml` entry declares.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stages.errors import UserError
+
+MNIST_TRAIN_SIZE = 60_000
+MNIST_TEST_SIZE = 10_000
+
+# Neural models live in stages/models.py, the scikit-learn baselines in stages/classical.py;
+# tests/test_models.py checks that these names and those registries agree.
+NEURAL_MODELS = ("vgg_bn", "kaggle_cnn", "tf_conv2d", "keras_cnn", "flat_mlp")
+CLASSICAL_MODELS = ("svc", "knn")
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are never silently coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Download(Section):
+    mirrors: list[str] = Field(min_length=1)  # base URLs holding the four .gz files, tried in order
+    retries: int = Field(ge=0, le=10)  # extra attempts per source after a transient failure
+    timeout_s: float = Field(gt=0, le=600)  # seconds without data before a request is abandoned
+
+
+class Distortion(Section):
+    """Strengths of random affine and elastic distortions; 0 turns each one off."""
+
+    rotation_deg: float = Field(ge=0, le=45)  # uniform in [-r, r]
+    shift_px: float = Field(ge=0, le=8)  # uniform in [-s, s], per axis
+    scale: float = Field(ge=0, le=0.5)  # zoom factor uniform in [1 - s, 1 + s]
+    shear_deg: float = Field(ge=0, le=45)  # uniform in [-h, h]
+
+
+class CachedAugment(Distortion):
+    copies: int = Field(ge=0, le=20)  # distorted copies of each training image added to the set
+    elastic_alpha: float = Field(ge=0, le=100)  # elastic displacement strength (pixels before smoothing)
+    elastic_sigma: float = Field(gt=0, le=20)  # Gaussian smoothing of the displacement field
+
+
+class Preprocess(Section):
+    train_subset: int = Field(ge=0, le=MNIST_TRAIN_SIZE)  # use the first N training images; 0 = all
+    test_subset: int = Field(ge=0, le=MNIST_TEST_SIZE)  # use the first N test images; 0 = all
+    val_size: int = Field(ge=1)  # images held out of the training set, stratified by digit
+    seed: int = Field(ge=0, le=2**32 - 1)
+    deskew: bool  # straighten every image by its second-order moments
+    augment: CachedAugment
+
+    @model_validator(mode="after")
+    def _validation_fits(self):
+        available = self.train_subset or MNIST_TRAIN_SIZE
+        if self.val_size > available - 10:
+            raise ValueError(
+                f"val_size = {self.val_size} leaves too few training images: at most "
+                f"{available - 10} of the {available} training images may be held out"
+            )
+        return self
+
+
+class Classical(Section):
+    pca_components: int = Field(ge=1, le=784)  # pixels are projected onto this many components first
+    svc_c: float = Field(gt=0)  # RBF-SVC regularisation
+    knn_neighbors: int = Field(ge=1, le=100)
+
+
+class Train(Section):
+    model: Literal[NEURAL_MODELS + CLASSICAL_MODELS]
+    width: int = Field(ge=4, le=512)  # vgg_bn only: channels of its first block, doubled per block
+    epochs: int = Field(ge=1, le=1000)
+    batch_size: int = Field(ge=1, le=65_536)
+    optimizer: Literal["adamw", "sgd", "rmsprop"]
+    learning_rate: float = Field(gt=0, le=10)  # peak rate of the schedule
+    schedule: Literal["onecycle", "cosine", "constant"]
+    warmup_fraction: float = Field(ge=0, lt=1)  # share of steps spent warming up (onecycle, cosine)
+    weight_decay: float = Field(ge=0, le=1)
+    label_smoothing: float = Field(ge=0, lt=1)
+    ema_decay: float = Field(ge=0, lt=1)  # exponential moving average of weights; 0 = off
+    seed: int = Field(ge=0, le=2**32 - 1)
+    augment: Distortion  # fresh random distortions of every batch, inside the jitted step
+    classical: Classical
+
+
+class Evaluate(Section):
+    batch_size: int = Field(ge=1, le=65_536)
+    examples: int = Field(ge=1, le=100)  # right and wrong test digits shown, each
+
+
+class Ambiguous(Section):
+    top_n: int = Field(ge=1, le=1000)  # digits kept per definition of ambiguity
+
+
+class Params(Section):
+    download: Download
+    preprocess: Preprocess
+    train: Train
+    evaluate: Evaluate
+    ambiguous: Ambiguous
+
+
+def _describe(error: dict) -> str:
+    """One readable line per pydantic error: the dotted key, the value given and what is allowed."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent = Params
+        for part in error["loc"][:-1]:
+            field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
+            parent = field.annotation if field else None
+        allowed = ", ".join(parent.model_fields) if isinstance(parent, type) else "see README"
+        return f"{key}: unknown key (allowed here: {allowed})"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    if error["type"] == "value_error":  # a check across keys: the message names them itself
+        return f"{key}: {error['msg'].removeprefix('Value error, ')}"
+    return f"{key} = {error.get('input')!r}: {error['msg']}"
+
+
+def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    """Validates already-loaded YAML; raises `UserError` naming every wrong key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(_describe(e) for e in error.errors())
+        raise UserError(f"{source}: {problems}") from None
+
+
+def load_params(section: str, path: str | Path = "params.yaml"):
+    """Validates the whole params file and returns the one section a stage is allowed to read."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the stage from the project root") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {error}") from None
+    return getattr(parse_params(raw, str(path)), section)

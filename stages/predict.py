@@ -1,0 +1,77 @@
+"""Loading a trained model from data/model as a plain function from images to probabilities.
+
+Evaluate and any later user code need only `load_classifier(folder)(images)`: whether the model
+is a Flax network or a scikit-learn pipeline is read from model.json, and every problem with
+the files is reported as one line naming the file.
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from stages.errors import UserError
+from stages.params import CLASSICAL_MODELS, NEURAL_MODELS
+
+Classifier = Callable[[np.ndarray], np.ndarray]  # uint8 (N, 28, 28) -> float32 probabilities (N, 10)
+
+
+def read_description(folder: Path) -> dict:
+    path = folder / "model.json"
+    try:
+        description = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the train stage first (dvc repro)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path}: corrupt, not JSON; rerun the train stage") from None
+    name = description.get("model") if isinstance(description, dict) else None
+    if name not in NEURAL_MODELS + CLASSICAL_MODELS:
+        raise UserError(f"{path}: unknown model {name!r}; expected one of {', '.join(NEURAL_MODELS + CLASSICAL_MODELS)}")
+    return description
+
+
+def _neural(folder: Path, name: str, width: int) -> Classifier:
+    import jax
+    from flax import nnx
+
+    from stages import checkpoint
+    from stages.models import build_model
+
+    model = build_model(name, width=width, rngs=nnx.Rngs(0))
+    model.eval()
+    graphdef, template = nnx.split(model)
+    state, _ = checkpoint.load(folder / "model.msgpack", template)
+
+    @jax.jit
+    def probabilities(images):
+        x = (images.astype(np.float32) / 255.0)[..., None]
+        return jax.nn.softmax(nnx.merge(graphdef, state)(x), axis=-1)
+
+    return lambda images: np.asarray(probabilities(images))
+
+
+def _classical(folder: Path) -> Classifier:
+    from stages import classical
+
+    estimator = classical.load(folder / "model.pkl")
+    return lambda images: classical.predict_proba(estimator, images)
+
+
+def load_classifier(folder: str | Path) -> Classifier:
+    folder = Path(folder)
+    description = read_description(folder)
+    if description["model"] in CLASSICAL_MODELS:
+        return _classical(folder)
+    return _neural(folder, description["model"], int(description.get("width", 0)))
+
+
+def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Probabilities for all images, in batches of one fixed size (the last one padded) so a
+    jit-compiled classifier compiles once."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        padded = np.pad(batch, ((0, batch_size - len(batch)), (0, 0), (0, 0)))
+        out.append(classifier(padded)[: len(batch)])
+    return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,186 @@
+"""Training as pure functions: an optimizer from the params, and jit-compiled steps over a
+dataset that lives on the device.
+
+The model is split once into a graph definition (static) and its state (arrays), so a step is an
+ordinary function of arrays that `jax.jit` compiles once. The whole
+training set stays on the device; each epoch's order is drawn with `jax.random` inside jit, so
+the host only launches steps and now and then reads back their losses.
+"""
+
+import math
+from collections.abc import Callable
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from stages.errors import UserError
+from stages.params import Train
+from stages.random_affine import is_identity, random_affine
+
+Batch = tuple[jax.Array, jax.Array]  # uint8 images (B, 28, 28), int labels (B,)
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training, so a checkpoint of it resumes exactly."""
+
+    step: jax.Array
+    params: nnx.State
+    rest: nnx.State  # non-trainable model state: batch-norm statistics, dropout RNG counters
+    opt_state: optax.OptState
+    ema: nnx.State  # exponential moving average of `params` (equal to them when ema_decay is 0)
+    key: jax.Array  # raw uint32 key for augmentation, advanced with fold_in(step)
+
+
+def schedule(cfg: Train, total_steps: int) -> optax.Schedule:
+    warmup = int(cfg.warmup_fraction * total_steps)
+    if cfg.schedule == "onecycle":
+        return optax.cosine_onecycle_schedule(
+            total_steps, cfg.learning_rate, pct_start=max(cfg.warmup_fraction, 1e-6), div_factor=25, final_div_factor=1e3
+        )
+    if cfg.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup, max(total_steps, warmup + 1))
+    return optax.constant_schedule(cfg.learning_rate)
+
+
+def _decay_mask(params):
+    """Weight decay on kernels only: decaying biases and batch-norm scales only hurts."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make_optimizer(cfg: Train, total_steps: int) -> optax.GradientTransformation:
+    lr = schedule(cfg, total_steps)
+    if cfg.optimizer == "adamw":
+        return optax.adamw(lr, weight_decay=cfg.weight_decay, mask=_decay_mask)
+    decay = optax.add_decayed_weights(cfg.weight_decay, mask=_decay_mask)
+    if cfg.optimizer == "sgd":
+        return optax.chain(decay, optax.sgd(lr, momentum=0.9, nesterov=True))
+    return optax.chain(decay, optax.rmsprop(lr))
+
+
+def init_state(model: nnx.Module, tx: optax.GradientTransformation, seed: int) -> tuple[nnx.GraphDef, nnx.GraphDef, TrainState]:
+    """Splits `model` into train and eval graph definitions and the initial `TrainState`."""
+    model.eval()
+    eval_graphdef = nnx.graphdef(model)
+    model.train()
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        rest=rest,
+        opt_state=tx.init(params),
+        ema=jax.tree.map(jnp.copy, params),  # its own buffers: the step donates both
+        key=jax.random.key_data(jax.random.key(seed)),
+    )
+    return graphdef, eval_graphdef, state
+
+
+def to_inputs(images: jax.Array) -> jax.Array:
+    """uint8 (B, 28, 28) to the float (B, 28, 28, 1) in [0, 1] that every model takes."""
+    return (images.astype(jnp.float32) / 255.0)[..., None]
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: Train) -> Callable:
+    """The pure step: (state, batch) -> (state, (loss, correct)); the caller jits it."""
+
+    def loss_fn(params, rest, x, labels):
+        model = nnx.merge(graphdef, params, rest, copy=True)
+        logits = model(x)
+        targets = optax.smooth_labels(jax.nn.one_hot(labels, 10), cfg.label_smoothing)
+        loss = optax.softmax_cross_entropy(logits, targets).mean()
+        _, _, new_rest = nnx.split(model, nnx.Param, ...)
+        return loss, (logits, new_rest)
+
+    def step(state: TrainState, batch: Batch):
+        images, labels = batch
+        x = images.astype(jnp.float32) / 255.0
+        if not is_identity(cfg.augment):
+            key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+            x = random_affine(key, x, cfg.augment)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, (logits, rest)), grads = grad_fn(state.params, state.rest, x[..., None], labels)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        # Warm the EMA up from 0 so early averages are not dominated by the random initialisation.
+        decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
+        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema, params)
+        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+        new_state = state.replace(step=state.step + 1, params=params, rest=rest, opt_state=opt_state, ema=ema)
+        return new_state, (loss, correct)
+
+    return step
+
+
+def epoch_order(key: jax.Array, n: int, batch_size: int) -> jax.Array:
+    """A random order of the n training images as (steps, batch_size) indices; the tail is dropped."""
+    steps = n // batch_size
+    return jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
+
+
+class Trainer:
+    """Holds the compiled functions and the device-resident data for one training run."""
+
+    def __init__(self, model: nnx.Module, cfg: Train, train_data: Batch, steps_per_epoch: int):
+        self.cfg = cfg
+        devices = jax.devices()
+        if cfg.batch_size % len(devices):
+            raise UserError(
+                f"params.yaml: train.batch_size = {cfg.batch_size} must be a multiple of the "
+                f"{len(devices)} devices JAX sees, so every device gets an equal share"
+            )
+        mesh = Mesh(devices, ("data",))
+        self.replicated = NamedSharding(mesh, PartitionSpec())
+        batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+        self.tx = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
+        self.graphdef, self.eval_graphdef, state = init_state(model, self.tx, cfg.seed)
+        self.initial_state = jax.device_put(state, self.replicated)
+        self.images, self.labels = jax.device_put(train_data, self.replicated)
+        self.steps_per_epoch = steps_per_epoch
+        step = make_train_step(self.graphdef, self.tx, cfg)
+
+        def indexed_step(state, images, labels, order, i):
+            idx = order[i]
+            batch = jax.lax.with_sharding_constraint((images[idx], labels[idx]), batch_sharding)
+            return step(state, batch)
+
+        # One step per call rather than a lax.scan over many: XLA's CPU backend ran scanned
+        # convolutions about 10x slower, and dispatch is asynchronous, so the host never waits.
+        self._step = jax.jit(indexed_step, donate_argnums=0)
+        self._order = jax.jit(epoch_order, static_argnums=(1, 2))
+        self._evaluate = jax.jit(self._eval_batch)
+
+    def epoch_steps(self, state: TrainState, epoch: int):
+        """Runs one epoch, yielding (state, loss, correct) after each step, still on the device."""
+        key = jax.random.fold_in(jax.random.key(self.cfg.seed), epoch)
+        order = self._order(key, self.images.shape[0], self.cfg.batch_size)
+        for i in range(self.steps_per_epoch):
+            state, (loss, correct) = self._step(state, self.images, self.labels, order, i)
+            yield state, loss, correct
+
+    def _eval_batch(self, params, rest, images, labels, mask):
+        model = nnx.merge(self.eval_graphdef, params, rest)
+        logits = model(to_inputs(images))
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        correct = (jnp.argmax(logits, -1) == labels) & mask
+        return jnp.sum(losses * mask), jnp.sum(correct)
+
+    def evaluate(self, state: TrainState, images, labels, batch_size: int = 1000) -> tuple[float, float]:
+        """Mean loss and accuracy of the EMA weights on a held-out set, in padded fixed-size batches."""
+        n = len(labels)
+        total_loss, total_correct = 0.0, 0
+        for start in range(0, n, batch_size):
+            x, y = images[start : start + batch_size], labels[start : start + batch_size]
+            pad = batch_size - len(y)
+            mask = jnp.arange(batch_size) < len(y)
+            x = jnp.pad(jnp.asarray(x), ((0, pad), (0, 0), (0, 0)))
+            y = jnp.pad(jnp.asarray(y, jnp.int32), (0, pad))
+            loss, correct = self._evaluate(state.ema, state.rest, x, y, mask)
+            total_loss += float(loss)
+            total_correct += int(correct)
+        return total_loss / n, total_correct / n
+
+    def eval_model(self, state: TrainState) -> nnx.Module:
+        """The trained model in evaluation mode, carrying the EMA weights."""
+        return nnx.merge(self.eval_graphdef, jax.device_get(state.ema), jax.device_get(state.rest))

@@ -1,0 +1,99 @@
+"""The four ambiguity rankings on hand-made probabilities, where the right answer is known."""
+
+import numpy as np
+import pytest
+
+from stages.ambiguity import (
+    DEFINITIONS,
+    confident_wrong,
+    describe,
+    entropy,
+    highest_entropy,
+    least_confident,
+    margin,
+    smallest_margin,
+    top_two,
+)
+
+
+def rows(*spec: dict[int, float]) -> np.ndarray:
+    """One probability row per dict {digit: p}; the rest of the mass spread evenly over other digits."""
+    probs = np.zeros((len(spec), 10), dtype=np.float64)
+    for i, given in enumerate(spec):
+        rest = (1 - sum(given.values())) / (10 - len(given))
+        probs[i] = rest
+        for digit, p in given.items():
+            probs[i, digit] = p
+    return probs.astype(np.float32)
+
+
+# position: label, what the model says
+PROBS = rows(
+    {3: 0.95, 5: 0.05},  # 0: right, sure
+    {7: 0.90, 1: 0.10},  # 1: wrong (label 1), very confident
+    {4: 0.50, 9: 0.48},  # 2: right, near coin toss
+    {2: 0.60, 8: 0.40},  # 3: wrong (label 8), confident-ish
+    {},  # 4: uniform: least confident, highest entropy, zero margin
+    {6: 0.90, 5: 0.10},  # 5: wrong (label 5), same confidence as 1
+)
+LABELS = np.array([3, 1, 4, 8, 0, 5], dtype=np.uint8)
+
+
+def test_top_two_breaks_ties_towards_the_lower_digit():
+    first, first_p, second, second_p = top_two(rows({}, {2: 0.4, 7: 0.4}))
+    assert first.tolist() == [0, 2] and second.tolist() == [1, 7]
+    assert first_p[1] == pytest.approx(0.4) and second_p[1] == pytest.approx(0.4)
+
+
+def test_margin_and_entropy_on_extremes():
+    probs = np.vstack([np.eye(10, dtype=np.float32)[3], np.full(10, 0.1, dtype=np.float32)])
+    assert margin(probs) == pytest.approx([1.0, 0.0])
+    assert entropy(probs) == pytest.approx([0.0, np.log(10)], abs=1e-6)
+
+
+def test_confident_wrong_orders_errors_by_confidence_ties_by_position():
+    assert confident_wrong(PROBS, LABELS, 10).tolist() == [1, 5, 3]
+    assert confident_wrong(PROBS, LABELS, 2).tolist() == [1, 5]
+
+
+def test_confident_wrong_returns_fewer_when_there_are_few_errors():
+    assert confident_wrong(PROBS, PROBS.argmax(axis=1), 5).tolist() == []
+    assert confident_wrong(PROBS, LABELS, 0).tolist() == []
+
+
+def test_least_confident():
+    assert least_confident(PROBS, LABELS, 3).tolist() == [4, 2, 3]
+
+
+def test_smallest_margin():
+    assert smallest_margin(PROBS, LABELS, 4).tolist() == [4, 2, 3, 1]
+
+
+def test_highest_entropy():
+    assert highest_entropy(PROBS, LABELS, 2).tolist() == [4, 2]
+
+
+def test_equal_scores_keep_position_order_in_every_definition():
+    probs = np.tile(rows({5: 0.6, 6: 0.4}), (4, 1))
+    labels = np.full(4, 6)
+    for name, definition in DEFINITIONS.items():
+        assert definition(probs, labels, 3).tolist() == [0, 1, 2], name
+
+
+def test_definitions_return_int64_positions_and_respect_n():
+    assert list(DEFINITIONS) == ["confident_wrong", "least_confident", "smallest_margin", "highest_entropy"]
+    for definition in DEFINITIONS.values():
+        picked = definition(PROBS, LABELS, 2)
+        assert picked.dtype == np.int64 and len(picked) <= 2
+
+
+def test_describe_reports_test_indices_and_plain_values():
+    table = describe(PROBS, LABELS, np.array([3, 0]), index=np.array([100, 101, 102, 103, 104, 105]))
+    assert table[0] == {
+        "index": 103, "label": 8, "prediction": 2, "confidence": 0.6, "second": 8,
+        "second_confidence": 0.4, "margin": 0.2, "entropy": round(float(entropy(PROBS[3:4])[0]), 6),
+        "correct": False,
+    }
+    assert table[1]["index"] == 100 and table[1]["correct"] is True
+    assert all(type(value) in (int, float, bool) for row in table for value in row.values())
+    assert describe(PROBS, LABELS, np.array([], dtype=np.int64)) == []

@@ -1,0 +1,308 @@
+"""Tests for stages/download.py against a real HTTP server on 127.0.0.1 that serves the real files.
+
+The server's faults are queued per file name, one per request, so each test states exactly what
+the network does: fail once and then work, drop a body half-way, stall, or serve wrong bytes.
+Failures are injected on the first file fetched, so failing runs end before the big downloads.
+"""
+
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.download import SHA256, SourceFailed, download_all, fetch, sources_to_try, verify
+from stages.errors import UserError
+
+FIRST, *_, LAST = SHA256  # download order: failures on FIRST end a run before any big transfer
+FAST = dict(timeout_s=5.0, backoff_s=0.01)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves `<any path>/<file name>` from the mirror's folder, or the next fault queued for it."""
+
+    def do_GET(self):
+        mirror = self.server.mirror
+        name = self.path.rsplit("/", 1)[-1]
+        with mirror.lock:
+            mirror.requests[name] += 1
+            queue = mirror.faults.get(name)
+            fault = queue.pop(0) if queue else None
+        if isinstance(fault, int):
+            self.send_error(fault)
+            return
+        if fault == "stall":  # accept the request, then never answer
+            mirror.released.wait(10)
+            return
+        path = mirror.folder / name
+        body = fault if isinstance(fault, bytes) else path.read_bytes() if path.is_file() else None
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if fault == "drop":  # full Content-Length announced, then the connection closes early
+            self.wfile.write(body[: len(body) // 3])
+        elif fault == "stall-body":  # headers and a little data, then silence
+            self.wfile.write(body[:100])
+            self.wfile.flush()
+            mirror.released.wait(10)
+        else:
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Mirror:
+    """A threaded HTTP server on an ephemeral port; `faults[name]` is consumed one per request."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.faults: dict[str, list] = {}
+        self.requests: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.released = threading.Event()  # ends stalled handlers when the test is over
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.mirror = self
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def serve(mnist_mirror):
+    """Starts mirrors on demand (serving `mnist_mirror` unless told otherwise); stops them after."""
+    mirrors = []
+
+    def start(folder: Path = mnist_mirror) -> Mirror:
+        mirrors.append(Mirror(folder))
+        return mirrors[-1]
+
+    yield start
+    for mirror in mirrors:
+        mirror.stop()
+
+
+def dead_url() -> str:
+    """A base URL on a 127.0.0.1 port that nothing listens on, so connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def assert_downloaded(out: Path, mnist_mirror: Path):
+    assert sorted(p.name for p in out.iterdir()) == sorted(SHA256)
+    for name in SHA256:
+        assert (out / name).read_bytes() == (mnist_mirror / name).read_bytes()
+
+
+def assert_nothing_left(out: Path):
+    """No output folder, and no temporary folder beside it, that a later run could pick up."""
+    assert not out.exists()
+    assert [p.name for p in out.parent.iterdir()] == [], "temporary files left behind"
+
+
+def failure(sources, out, retries=0, **kwargs) -> str:
+    with pytest.raises(UserError) as error:
+        download_all(sources, out, retries=retries, **{**FAST, **kwargs})
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+# --- verify and fetch, called directly ---------------------------------------------------------
+
+
+def test_verify_accepts_the_real_file_and_names_each_kind_of_bad_file(mnist_mirror):
+    good = (mnist_mirror / LAST).read_bytes()
+    verify(LAST, good)
+    cases = {
+        b"": "empty file",
+        good[: len(good) // 2]: "truncated gzip",
+        b"<html>Not Found</html>": "not a valid gzip file",
+        gzip.compress(b"not the digits"): "sha256 mismatch: got",
+    }
+    for data, reason in cases.items():
+        with pytest.raises(SourceFailed, match=reason) as error:
+            verify(LAST, data)
+        assert not error.value.transient
+
+
+def test_fetch_reads_a_folder_and_a_file_url_and_reports_a_missing_file(mnist_mirror, tmp_path):
+    want = (mnist_mirror / LAST).read_bytes()
+    assert fetch(str(mnist_mirror), LAST, timeout_s=1) == want
+    assert fetch(mnist_mirror.as_uri(), LAST, timeout_s=1) == want
+    with pytest.raises(SourceFailed, match="^missing$"):
+        fetch(str(tmp_path), LAST, timeout_s=1)
+
+
+def test_mirror_from_environment_comes_first(monkeypatch):
+    monkeypatch.setenv("MNIST_MIRROR", "/somewhere/mnist")
+    assert sources_to_try(["https://a/", "https://b/"]) == ["/somewhere/mnist", "https://a/", "https://b/"]
+    monkeypatch.setenv("MNIST_MIRROR", "")
+    assert sources_to_try(["https://a/"]) == ["https://a/"]
+
+
+# --- successful downloads ----------------------------------------------------------------------
+
+
+def test_downloads_all_four_files_over_http_with_a_progress_bar(serve, mnist_mirror, tmp_path, capsys):
+    mirror = serve()
+    out = tmp_path / "data" / "raw"
+    download_all([mirror.url], out, retries=0, **FAST)
+    assert_downloaded(out, mnist_mirror)
+    assert mirror.requests == Counter({name: 1 for name in SHA256})
+    bars = capsys.readouterr().err
+    assert all(f"{name}: 100%" in bars for name in SHA256)
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["folder", "file-url"])
+def test_local_mirror_from_environment_is_used_first(as_url, mnist_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_MIRROR", mnist_mirror.as_uri() if as_url else str(mnist_mirror))
+    out = tmp_path / "raw"
+    download_all(sources_to_try([dead_url()]), out, retries=3, **FAST)
+    assert_downloaded(out, mnist_mirror)
+
+
+def test_404_moves_on_to_the_next_source_without_retrying(serve, mnist_mirror, tmp_path):
+    empty, good = serve(tmp_path / "nothing-here"), serve()
+    out = tmp_path / "raw"
+    download_all([empty.url, good.url], out, retries=3, **FAST)
+    assert_downloaded(out, mnist_mirror)
+    assert empty.requests == Counter({name: 1 for name in SHA256})
+
+
+def test_a_server_error_is_retried_and_the_retry_wins(serve, mnist_mirror, tmp_path):
+    mirror = serve()
+    mirror.faults[FIRST] = [500]
+    out = tmp_path / "raw"
+    download_all([mirror.url], out, retries=1, **FAST)
+    assert_downloaded(out, mnist_mirror)
+    assert mirror.requests[FIRST] == 2
+
+
+def test_a_connection_dropped_mid_body_is_retried(serve, mnist_mirror, tmp_path):
+    mirror = serve()
+    mirror.faults[LAST] = ["drop"]
+    size = (mnist_mirror / LAST).stat().st_size
+    dropped_message = f"^connection dropped after {size // 3} of {size} bytes$"
+    with pytest.raises(SourceFailed, match=dropped_message) as dropped:
+        fetch(mirror.url, LAST, timeout_s=5)
+    assert dropped.value.transient
+
+    mirror.faults[LAST] = ["drop"]
+    out = tmp_path / "raw"
+    download_all([mirror.url], out, retries=1, **FAST)
+    assert_downloaded(out, mnist_mirror)
+    assert mirror.requests[LAST] == 3  # the direct fetch, the dropped attempt, the retry
+
+
+# --- failures: one line naming the file and every source, and nothing left behind --------------
+
+
+def test_retries_run_out_then_every_source_is_named(serve, tmp_path):
+    flaky, dead = serve(), dead_url()
+    flaky.faults[FIRST] = [503] * 3
+    out = tmp_path / "out" / "raw"
+    message = failure([flaky.url, dead], out, retries=2)
+    assert message.startswith(f"{FIRST}: no source worked: ")
+    assert f"{flaky.url} (HTTP 503; 3 attempts)" in message
+    assert f"{dead} (connection refused; 3 attempts)" in message
+    assert flaky.requests[FIRST] == 3
+    assert_nothing_left(out)
+
+
+@pytest.mark.parametrize("stall", ["stall", "stall-body"], ids=["before-headers", "mid-body"])
+def test_a_stalled_server_times_out(stall, serve, tmp_path):
+    mirror = serve()
+    mirror.faults[FIRST] = [stall]
+    out = tmp_path / "out" / "raw"
+    message = failure([mirror.url], out, timeout_s=0.3)
+    assert message == f"{FIRST}: no source worked: {mirror.url} (timed out (no data for 0.3 s))"
+    assert_nothing_left(out)
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (gzip.compress(b"not the digits"), "sha256 mismatch: got "),
+        ("truncated", "truncated gzip"),
+        (b"<html>Not Found</html>", "not a valid gzip file"),
+        (b"", "empty file"),
+    ],
+    ids=["wrong-checksum", "truncated-gz", "not-gzip", "empty"],
+)
+def test_a_bad_file_is_rejected_without_retrying(body, reason, serve, mnist_mirror, tmp_path):
+    if body == "truncated":
+        body = (mnist_mirror / LAST).read_bytes()[:2000]
+    mirror = serve()
+    mirror.faults[FIRST] = [body]
+    out = tmp_path / "out" / "raw"
+    message = failure([mirror.url], out, retries=3)
+    assert message.startswith(f"{FIRST}: no source worked: {mirror.url} ({reason}")
+    assert mirror.requests[FIRST] == 1
+    assert_nothing_left(out)
+
+
+def test_a_folder_missing_one_file_leaves_the_previous_output_untouched(serve, mnist_mirror, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in SHA256:
+        if name != LAST:
+            (partial / name).symlink_to(mnist_mirror / name)
+    out = tmp_path / "out" / "raw"
+    out.mkdir(parents=True)
+    (out / "from-an-earlier-run").write_text("kept")
+    empty = serve(tmp_path / "nothing-here")
+
+    message = failure([str(partial), empty.url], out, retries=2)
+    assert message == f"{LAST}: no source worked: {partial} (missing); {empty.url} (HTTP 404)"
+    # The three good files were never swapped in: data/raw is exactly what it was before.
+    assert [p.name for p in out.iterdir()] == ["from-an-earlier-run"]
+    assert [p.name for p in out.parent.iterdir()] == ["raw"]
+
+
+# --- the stage as a real process ---------------------------------------------------------------
+
+
+def run_stage_process(repo_root: Path, cwd: Path, mirrors: list[str], mnist_mirror: str = ""):
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["download"].update(mirrors=mirrors, retries=0, timeout_s=2.0)
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "MNIST_MIRROR": mnist_mirror}
+    return subprocess.run(
+        [sys.executable, "-m", "stages.download"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_stage_fails_with_one_error_line_when_no_mirror_answers(repo_root, tmp_path):
+    dead = dead_url()
+    result = run_stage_process(repo_root, tmp_path, [dead])
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0] == f"error: {FIRST}: no source worked: {dead} (connection refused)"
+    assert not (tmp_path / "data" / "raw").exists()
+
+
+def test_stage_fills_data_raw_from_the_local_mirror(repo_root, mnist_mirror, tmp_path):
+    result = run_stage_process(repo_root, tmp_path, [dead_url()], mnist_mirror=str(mnist_mirror))
+    assert result.returncode == 0, result.stderr
+    assert_downloaded(tmp_path / "data" / "raw", mnist_mirror)

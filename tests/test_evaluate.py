@@ -1,0 +1,105 @@
+"""The evaluate stage run for real on an untrained (freshly initialised) network in a temporary folder."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from flax import nnx
+from PIL import Image
+
+from stages import checkpoint, evaluate
+from stages.errors import UserError
+from stages.models import build_model
+
+N = 40
+TEST_INDEX = np.arange(N, dtype=np.int64)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, repo_root):
+    """params.yaml (batch 16, 3 examples), a 40-digit test.npz and an untrained flat_mlp.
+
+flat_mlp because it initialises in seconds on a CPU; the convolutional models take much longer.
+"""
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["evaluate"].update(batch_size=16, examples=3)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
+    labels = (np.arange(N) % 10).astype(np.uint8)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    np.savez(tmp_path / "data/prepared/test.npz", images=images, labels=labels, original=255 - images, index=TEST_INDEX)
+    model = build_model("flat_mlp", width=32, rngs=nnx.Rngs(0))
+    checkpoint.save(tmp_path / "data/model/model.msgpack", nnx.state(model), {"model": "flat_mlp", "width": 32})
+    (tmp_path / "data/model/model.json").write_text(json.dumps({"model": "flat_mlp", "width": 32}))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_writes_metrics_speed_confusion_probs_and_examples(project, capsys):
+    evaluate.main()
+    metrics = json.loads((project / "eval/metrics.json").read_text())
+    assert set(metrics) == {"accuracy", "loss", "errors", "macro_f1", "per_digit"}
+    assert sum(d["support"] for d in metrics["per_digit"].values()) == N
+
+    speed = json.loads((project / "eval/speed.json").read_text())
+    assert speed["test_images"] == N and speed["inference_images_per_second"] > 0
+
+    with np.load(project / "data/eval/probs.npz") as saved:
+        probs, labels, index = saved["probs"], saved["labels"], saved["index"]
+    assert probs.dtype == np.float32 and probs.shape == (N, 10)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert labels.dtype == np.uint8 and index.dtype == np.int64 and index.tolist() == TEST_INDEX.tolist()
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    assert metrics["accuracy"] == round(accuracy, 6)
+    assert metrics["errors"] == int((probs.argmax(axis=1) != labels).sum())
+
+    with open(project / "eval/confusion.csv") as f:
+        confusion = list(csv.DictReader(f))
+    assert len(confusion) == N and list(confusion[0]) == ["actual", "predicted"]
+    assert [int(r["predicted"]) for r in confusion] == probs.argmax(axis=1).tolist()
+
+    with open(project / "data/eval/examples.csv") as f:
+        examples = list(csv.DictReader(f))
+    assert list(examples[0]) == list(evaluate.EXAMPLE_COLUMNS)
+    right = [r for r in examples if r["correct"] == "True"]
+    wrong = [r for r in examples if r["correct"] == "False"]
+    assert len(right) <= 3 and len(wrong) <= 3 and len(examples) == len(right) + len(wrong) > 0
+    assert examples == right + wrong  # right ones first
+    pngs = {p.name for p in (project / "data/eval/examples").iterdir()}
+    assert pngs == {f"{r['index']}.png" for r in examples}
+    first = examples[0]
+    with Image.open(project / f"data/eval/examples/{first['index']}.png") as image:
+        original = np.load(project / "data/prepared/test.npz")["original"][int(first["index"])]
+        assert np.array_equal(np.asarray(image)[::4, ::4], original)
+    with Image.open(project / "data/eval/examples.png") as image:
+        image.verify()
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_metrics_are_byte_identical_across_runs(project):
+    evaluate.main()
+    first = (project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()
+    evaluate.main()
+    assert ((project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()) == first
+
+
+def test_missing_model_is_a_user_error(project):
+    (project / "data/model/model.json").unlink()
+    with pytest.raises(UserError, match="model.json: not found"):
+        evaluate.main()
+
+
+def test_test_set_with_wrong_image_shape_is_a_user_error(project):
+    np.savez(project / "data/prepared/test.npz", images=np.zeros((N, 14, 14), np.uint8),
+             labels=np.zeros(N, np.uint8), original=np.zeros((N, 28, 28), np.uint8), index=TEST_INDEX)
+    with pytest.raises(UserError, match=r"test.npz: `images` is uint8 \(40, 14, 14\)"):
+        evaluate.main()
+
+
+def test_test_set_without_original_images_is_a_user_error(project):
+    np.savez(project / "data/prepared/test.npz", images=np.zeros((N, 28, 28), np.uint8), labels=np.zeros(N, np.uint8))
+    with pytest.raises(UserError, match=r"test.npz: missing array\(s\) original, index; rerun the preprocess stage"):
+        evaluate.main()

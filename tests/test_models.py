@@ -1,0 +1,73 @@
+"""The neural model zoo: every model builds, maps a batch of digits to 10 finite logits, and has
+the parameter count of the network it reproduces."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from stages.errors import UserError
+from stages.models import MODELS, build_model, count_params
+from stages.params import NEURAL_MODELS
+
+WIDTH = 8
+
+# vgg_bn at width 8, layer by layer: 3x3 convolutions without bias (1->8, 8->8, 8->16, 16->16,
+# 16->32, 32->32), a BatchNorm scale and shift per convolution channel, dense 32->10 with bias.
+VGG_BN_WIDTH_8 = (
+    9 * (1 * 8 + 8 * 8 + 8 * 16 + 16 * 16 + 16 * 32 + 32 * 32)
+    + 2 * (8 + 8 + 16 + 16 + 32 + 32)
+    + (32 * 10 + 10)
+)
+
+EXPECTED_PARAMS = {
+    "vgg_bn": VGG_BN_WIDTH_8,
+    "kaggle_cnn": 887_530,  # as printed by the original kernel's model.summary()
+    "keras_cnn": 1_199_882,  # as printed by Keras for mnist_cnn.py
+    "tf_conv2d": 320 + 18_496 + 73_856 + 295_168 + (1024 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
+    "flat_mlp": (784 * 512 + 512) + 6 * (512 * 512 + 512) + (512 * 10 + 10),
+}
+
+
+def test_registry_holds_exactly_the_neural_models_of_the_params_schema():
+    assert set(MODELS) == set(NEURAL_MODELS)
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_parameter_count(name):
+    # eval_shape runs the real constructor on abstract arrays: exact shapes, no random numbers drawn.
+    model = nnx.eval_shape(lambda: build_model(name, width=WIDTH, rngs=nnx.Rngs(0)))
+    assert count_params(model) == EXPECTED_PARAMS[name]
+
+
+def test_parameter_counts_of_the_published_networks_by_hand():
+    assert EXPECTED_PARAMS["tf_conv2d"] == 1_180_426
+    assert EXPECTED_PARAMS["flat_mlp"] == 1_982_986
+    assert VGG_BN_WIDTH_8 == 18_482
+
+
+def test_vgg_bn_grows_with_width():
+    def params(width):
+        return count_params(nnx.eval_shape(lambda: build_model("vgg_bn", width=width, rngs=nnx.Rngs(0))))
+
+    w = 32  # the formula of the VggBN docstring
+    assert params(w) == 9 * (w + 31 * w * w) + 28 * w + 40 * w + 10
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_forward_pass_gives_finite_logits(name):
+    # The "rbg" generator compiles far faster on CPU than the default threefry: same initialisers.
+    model = build_model(name, width=WIDTH, rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+    model.eval()
+    images = jnp.asarray(np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32))
+    logits = model(images)
+    assert logits.shape == (4, 10) and logits.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(logits)))
+    if name == "tf_conv2d":  # log-sigmoids, so softmax renormalises the ten sigmoids
+        assert bool(jnp.all(logits < 0))
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(UserError, match="train.model = 'svc'"):
+        build_model("svc", width=WIDTH, rngs=nnx.Rngs(0))

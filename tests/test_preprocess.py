@@ -1,0 +1,150 @@
+"""The preprocess stage end to end on a small subset of the real MNIST files."""
+
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+import stages.preprocess
+from stages.deskew import deskew
+from stages.errors import UserError
+from stages.idx import load_split
+from stages.preprocess import RAW_DIR, TEST_FILES, TRAIN_FILES, main
+
+SUBSET = dict(train_subset=2000, test_subset=500, val_size=200, seed=0, deskew=True)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, repo_root, mnist_mirror):
+    """A project folder with the repository's params.yaml (small subset, one copy) and the real raw files."""
+    raw = tmp_path / RAW_DIR
+    raw.mkdir(parents=True)
+    for name in TRAIN_FILES + TEST_FILES:
+        shutil.copy(mnist_mirror / name, raw / name)
+    monkeypatch.chdir(tmp_path)
+    set_params(repo_root, **SUBSET, copies=1)
+    return tmp_path
+
+
+def set_params(repo_root, copies=None, **preprocess):
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["preprocess"].update(preprocess)
+    if copies is not None:
+        params["preprocess"]["augment"]["copies"] = copies
+    with open("params.yaml", "w") as f:
+        yaml.safe_dump(params, f)
+
+
+def load(split: str) -> dict[str, np.ndarray]:
+    with np.load(f"data/prepared/{split}.npz") as data:
+        return dict(data)
+
+
+def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
+    main()
+    train, val, test = load("train"), load("val"), load("test")
+    assert set(train) == {"images", "labels"} and set(val) == {"images", "labels"}
+    assert set(test) == {"images", "labels", "original", "index"}
+    assert train["images"].shape == (2 * 1800, 28, 28) and train["labels"].shape == (3600,)
+    assert val["images"].shape == (200, 28, 28) and test["images"].shape == (500, 28, 28)
+    for array in (train["images"], train["labels"], val["images"], val["labels"], test["images"], test["original"]):
+        assert array.dtype == np.uint8
+    assert test["index"].dtype == np.int64 and test["index"].tolist() == list(range(500))
+    assert test["labels"][:5].tolist() == [7, 2, 1, 0, 4]
+
+    # The distorted copy follows the originals, with the same labels in the same order.
+    originals, copies = train["labels"][:1800], train["labels"][1800:]
+    assert np.array_equal(originals, copies)
+
+    # Every image seen in training or validation is one of the first 2000 training images, deskewed;
+    # the two sets are disjoint and together make up all of them.
+    raw_images, raw_labels = load_split(*(RAW_DIR / name for name in TRAIN_FILES))
+    expected = deskew(raw_images[:2000])
+    seen = np.concatenate([train["images"][:1800], val["images"]]).reshape(2000, -1)
+    assert sorted(map(bytes, seen)) == sorted(map(bytes, expected.reshape(2000, -1)))
+    assert np.bincount(np.concatenate([originals, val["labels"]]), minlength=10).tolist() == np.bincount(
+        raw_labels[:2000], minlength=10).tolist()
+
+    # Stratified: each digit's share of the validation set is within a digit of its share of training.
+    train_share = np.bincount(originals, minlength=10) / 1800
+    val_count = np.bincount(val["labels"], minlength=10)
+    assert np.all(np.abs(val_count - 200 * train_share) <= 1)
+
+    assert np.array_equal(test["images"], deskew(test["original"]))
+    test_raw, _ = load_split(*(RAW_DIR / name for name in TEST_FILES))
+    assert np.array_equal(test["original"], test_raw[:500])
+
+    lines = (workdir / "eval" / "digit_counts.csv").read_text().splitlines()
+    assert lines[0] == "digit,train,val,test"
+    rows = np.array([[int(v) for v in line.split(",")] for line in lines[1:]])
+    assert rows[:, 0].tolist() == list(range(10))
+    assert rows[:, 1].tolist() == np.bincount(originals, minlength=10).tolist()
+    assert rows[:, 2].tolist() == val_count.tolist()
+    assert rows[:, 3].tolist() == np.bincount(test["labels"], minlength=10).tolist()
+    assert rows[:, 1:].sum() == 1800 + 200 + 500
+
+
+def test_same_params_give_byte_identical_outputs(workdir):
+    main()
+    first = {name: (workdir / "data" / "prepared" / name).read_bytes() for name in ("train.npz", "val.npz", "test.npz")}
+    main()
+    for name, content in first.items():
+        assert (workdir / "data" / "prepared" / name).read_bytes() == content, name
+
+
+def test_another_seed_holds_out_other_images(workdir, repo_root):
+    set_params(repo_root, copies=0, seed=1, deskew=False)
+    main()
+    val_seed_1 = load("val")["images"]
+    set_params(repo_root, copies=0, seed=2, deskew=False)
+    main()
+    assert not np.array_equal(load("val")["images"], val_seed_1)
+
+
+def test_without_deskew_the_images_are_the_raw_ones(workdir, repo_root):
+    set_params(repo_root, copies=0, deskew=False)
+    main()
+    test = load("test")
+    assert np.array_equal(test["images"], test["original"])
+
+
+def test_validation_set_too_small_to_stratify(workdir, repo_root):
+    set_params(repo_root, val_size=5)
+    with pytest.raises(UserError, match="preprocess.val_size = 5"):
+        main()
+    assert not (workdir / "data" / "prepared").exists()
+
+
+def test_corrupt_raw_file_leaves_no_prepared_data(workdir):
+    (workdir / RAW_DIR / TEST_FILES[1]).write_bytes(b"not gzip at all")
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte.gz: not a gzip file"):
+        main()
+    assert not (workdir / "data" / "prepared").exists()
+
+
+def test_negative_seed_is_a_user_error(workdir, repo_root):
+    set_params(repo_root, seed=-1)
+    with pytest.raises(UserError, match="preprocess.seed = -1"):
+        main()
+
+
+def test_crash_while_writing_keeps_the_previous_output(workdir, monkeypatch):
+    main()
+    prepared = workdir / "data" / "prepared"
+    before = {path.name: path.read_bytes() for path in prepared.iterdir()}
+    save_npz = stages.preprocess.save_npz
+    written = []
+
+    def save_then_crash(path, **arrays):
+        """Writes train.npz and val.npz, then fails on test.npz."""
+        if len(written) == 2:
+            raise OSError("disk full")
+        written.append(path)
+        save_npz(path, **arrays)
+
+    monkeypatch.setattr(stages.preprocess, "save_npz", save_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        main()
+    assert {path.name: path.read_bytes() for path in prepared.iterdir()} == before
+    assert sorted(path.name for path in prepared.parent.iterdir()) == ["prepared", "raw"]  # no leftovers
