@@ -36,9 +36,9 @@ def _neural(folder: Path, name: str, width: int) -> Classifier:
     from flax import nnx
 
     from stages import checkpoint
-    from stages.models import build_model
+    from stages.models import build_model, init_rngs
 
-    model = build_model(name, width=width, rngs=nnx.Rngs(0))
+    model = build_model(name, width=width, rngs=init_rngs(0))
     model.eval()
     graphdef, template = nnx.split(model)
     state, _ = checkpoint.load(folder / "model.msgpack", template)

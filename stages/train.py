@@ -84,13 +84,13 @@ def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
     import jax
     from flax import nnx
 
-    from stages.models import build_model, count_params
+    from stages.models import build_model, count_params, init_rngs
     from stages.training import Trainer
 
     n, steps_per_epoch = len(train[1]), len(train[1]) // cfg.batch_size
     if steps_per_epoch == 0:
         raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} is larger than the {n} training images")
-    model = build_model(cfg.model, width=cfg.width, rngs=nnx.Rngs(cfg.seed))
+    model = build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed))
     trainer = Trainer(model, cfg, train, steps_per_epoch)
     print(f"{cfg.model}: {count_params(model):,} parameters, {n:,} training images, "
           f"{steps_per_epoch} steps of {cfg.batch_size} per epoch on {len(jax.devices())} x {jax.devices()[0].platform}")
