@@ -15,6 +15,7 @@ import numpy as np
 
 from stages.ambiguity import DEFINITIONS, TABLE_COLUMNS, describe
 from stages.atomic import atomic_dir, write_json
+from stages.npz import read_npz
 from stages.errors import UserError, run_stage
 from stages.params import load_params
 from stages.render import digit_caption, save_digit_png, save_gallery, write_csv
@@ -24,24 +25,10 @@ TEST_SET = Path("data/prepared/test.npz")
 OUTPUT_DIR = Path("data/ambiguous")
 
 
-def read_arrays(path: Path, keys: tuple[str, ...], producer: str) -> dict[str, np.ndarray]:
-    """Loads the named arrays of an .npz; a missing or broken file names the stage that writes it."""
-    try:
-        with np.load(path) as data:
-            missing = [key for key in keys if key not in data.files]
-            if missing:
-                raise UserError(f"{path}: missing array(s) {', '.join(missing)}; rerun the {producer} stage")
-            return {key: data[key] for key in keys}
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run the {producer} stage first (dvc repro)") from None
-    except (ValueError, OSError) as error:
-        raise UserError(f"{path}: unreadable ({error}); rerun the {producer} stage") from None
-
-
 def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """probs, labels, test indices and raw images, checked to describe the same test digits."""
-    predicted = read_arrays(PROBS_NPZ, ("probs", "labels", "index"), "evaluate")
-    test = read_arrays(TEST_SET, ("original", "index"), "preprocess")
+    predicted = read_npz(PROBS_NPZ, ("probs", "labels", "index"), "evaluate")
+    test = read_npz(TEST_SET, ("original", "index"), "preprocess")
     probs, labels, index = predicted["probs"], predicted["labels"], predicted["index"]
     n = len(labels)
     if probs.shape != (n, 10) or index.shape != (n,):

@@ -18,6 +18,7 @@ import numpy as np
 
 from stages.ambiguity import describe
 from stages.atomic import atomic_dir, save_npz, write_json
+from stages.npz import read_npz
 from stages.errors import UserError, run_stage
 from stages.metrics import example_positions, summarize
 from stages.params import load_params
@@ -39,16 +40,7 @@ EXAMPLE_COLUMNS = ("index", "label", "prediction", "confidence", "second", "seco
 
 def load_test_set(path: Path = TEST_SET) -> dict[str, np.ndarray]:
     """Reads test.npz (images, labels, original, index) and checks that the arrays fit together."""
-    try:
-        with np.load(path) as data:
-            missing = [key for key in TEST_ARRAYS if key not in data.files]
-            if missing:
-                raise UserError(f"{path}: missing array(s) {', '.join(missing)}; rerun the preprocess stage")
-            arrays = {key: data[key] for key in TEST_ARRAYS}
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run the preprocess stage first (dvc repro)") from None
-    except (ValueError, OSError) as error:
-        raise UserError(f"{path}: unreadable ({error}); rerun the preprocess stage") from None
+    arrays = read_npz(path, TEST_ARRAYS, "preprocess")
     n = len(arrays["labels"])
     for key in ("images", "original"):
         if arrays[key].dtype != np.uint8 or arrays[key].shape != (n, 28, 28):

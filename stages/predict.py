@@ -1,4 +1,5 @@
-"""Loading a trained model from data/model as a plain function from images to probabilities.
+"""The files of a trained model in data/model, and loading them as a function from images to
+probabilities.
 
 Evaluate and any later user code need only `load_classifier(folder)(images)`: whether the model
 is a Flax network or a scikit-learn pipeline is read from model.json, and every problem with
@@ -29,6 +30,18 @@ def read_description(folder: Path) -> dict:
     if name not in NEURAL_MODELS + CLASSICAL_MODELS:
         raise UserError(f"{path}: unknown model {name!r}; expected one of {', '.join(NEURAL_MODELS + CLASSICAL_MODELS)}")
     return description
+
+
+def save_neural(folder: Path, model, name: str, width: int) -> None:
+    """Writes a Flax model's state and the model.json that `load_classifier` rebuilds it from."""
+    from flax import nnx
+
+    from stages import checkpoint
+    from stages.atomic import write_json
+    from stages.models import count_params
+
+    checkpoint.save(folder / "model.msgpack", nnx.state(model), {"model": name, "width": width})
+    write_json(folder / "model.json", {"model": name, "width": width, "parameters": count_params(model)})
 
 
 def _neural(folder: Path, name: str, width: int) -> Classifier:

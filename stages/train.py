@@ -9,9 +9,7 @@ Outputs: data/model/ (model.json + weights), eval/train.json (metrics), eval/tra
 (per-epoch curves for `dvc plots`).
 """
 
-import csv
 import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -20,28 +18,25 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import checkpoint
-from stages.atomic import atomic_dir, write_json, write_text
+from stages.atomic import atomic_dir, write_json
 from stages.errors import UserError, run_stage
+from stages.npz import read_npz
 from stages.params import CLASSICAL_MODELS, Train, load_params
+from stages.predict import save_neural
+from stages.render import write_csv
 
 PREPARED = Path("data/prepared")
 MODEL_DIR = Path("data/model")
 CHECKPOINT = Path("data/checkpoints/last.msgpack")
 HISTORY_CSV = Path("eval/train_history.csv")
 TRAIN_METRICS = Path("eval/train.json")
-REPORT_EVERY = 20  # steps between reads of the loss: progress bar and non-finite check
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+REPORT_EVERY = 20  # steps between reads of the loss, for the progress bar and the non-finite check
 
 
 def load_split(name: str) -> tuple[np.ndarray, np.ndarray]:
-    path = PREPARED / f"{name}.npz"
-    try:
-        with np.load(path) as data:
-            return data["images"], data["labels"]
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run the preprocess stage first (dvc repro)") from None
-    except (KeyError, ValueError, OSError) as error:
-        raise UserError(f"{path}: unreadable ({error}); rerun the preprocess stage") from None
+    arrays = read_npz(PREPARED / f"{name}.npz", ("images", "labels"), "preprocess")
+    return arrays["images"], arrays["labels"]
 
 
 def fingerprint(cfg: Train) -> str:
@@ -53,11 +48,7 @@ def fingerprint(cfg: Train) -> str:
 
 
 def write_history(history: list[dict], summary: dict) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(HISTORY_CSV, buffer.getvalue())
+    write_csv(HISTORY_CSV, history, HISTORY_COLUMNS)
     write_json(TRAIN_METRICS, summary)
 
 
@@ -66,23 +57,65 @@ def train_classical(cfg: Train, train: tuple, val: tuple) -> None:
 
     start = time.perf_counter()
     estimator = classical.fit(cfg.model, *train, seed=cfg.seed, **cfg.classical.model_dump())
-    seconds = time.perf_counter() - start
+    seconds = round(time.perf_counter() - start, 2)
     val_probs = classical.predict_proba(estimator, val[0])
-    val_loss = float(-np.mean(np.log(np.clip(val_probs[np.arange(len(val[1])), val[1]], 1e-7, 1))))
-    val_accuracy = float(np.mean(val_probs.argmax(1) == val[1]))
+    val_loss = round(float(-np.mean(np.log(np.clip(val_probs[np.arange(len(val[1])), val[1]], 1e-7, 1)))), 6)
+    val_accuracy = round(float(np.mean(val_probs.argmax(1) == val[1])), 6)
     with atomic_dir(MODEL_DIR) as folder:
         classical.save(estimator, folder / "model.pkl")
         write_json(folder / "model.json", {"model": cfg.model})
-    Path(CHECKPOINT.parent).mkdir(parents=True, exist_ok=True)
-    row = {"epoch": 1, "train_loss": "", "train_accuracy": "", "val_loss": round(val_loss, 6),
-           "val_accuracy": round(val_accuracy, 6), "seconds": round(seconds, 2)}
-    write_history([row], {"val_accuracy": row["val_accuracy"], "val_loss": row["val_loss"], "train_seconds": row["seconds"]})
+    CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)  # declared output; nothing to resume here
+    row = {"epoch": 1, "val_loss": val_loss, "val_accuracy": val_accuracy, "seconds": seconds}
+    write_history([row], {"val_accuracy": val_accuracy, "val_loss": val_loss, "train_seconds": seconds})
     print(f"{cfg.model}: validation accuracy {val_accuracy:.4f} after {seconds:.1f} s")
+
+
+def restore(trainer, cfg: Train, print_: str):
+    """(state, history, first epoch): from the checkpoint if it was made by this very run, else fresh."""
+    import jax
+
+    fresh = (trainer.initial_state, [], 1)
+    if not CHECKPOINT.exists():
+        return fresh
+    try:
+        state, meta = checkpoint.load(CHECKPOINT, jax.device_get(trainer.initial_state))
+    except UserError as error:
+        print(f"ignoring the checkpoint: {error}")
+        return fresh
+    if meta.get("fingerprint") != print_:
+        print(f"ignoring {CHECKPOINT}: it was trained with other params or data")
+        return fresh
+    print(f"resuming after epoch {meta['epoch']} from {CHECKPOINT}")
+    return jax.device_put(state, trainer.replicated), json.loads(meta["history"]), int(meta["epoch"]) + 1
+
+
+def run_epoch(trainer, state, epoch: int, cfg: Train):
+    """Trains one epoch; returns (state, mean loss, accuracy). Stops at the first non-finite loss."""
+    steps = trainer.steps_per_epoch
+    losses, correct, pending = [], 0, []
+    with tqdm(total=steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", leave=False) as bar:
+        for step, (state, loss, step_correct) in enumerate(trainer.epoch_steps(state, epoch), 1):
+            pending.append((loss, step_correct))
+            if len(pending) < REPORT_EVERY and step < steps:
+                continue
+            # Reading values back waits for the device, so it happens every few steps only.
+            chunk = np.array([float(value) for value, _ in pending])
+            bad = np.flatnonzero(~np.isfinite(chunk))
+            if bad.size:
+                raise UserError(
+                    f"train: the loss became {chunk[bad[0]]} at epoch {epoch}, step {step - len(chunk) + bad[0] + 1}; "
+                    f"lower train.learning_rate (now {cfg.learning_rate}); the checkpoint of the last good epoch is kept"
+                )
+            losses.extend(chunk)
+            correct += sum(int(value) for _, value in pending)
+            bar.update(len(chunk))
+            bar.set_postfix(loss=f"{chunk.mean():.4f}")
+            pending = []
+    return state, float(np.mean(losses)), correct / (steps * cfg.batch_size)
 
 
 def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
     import jax
-    from flax import nnx
 
     from stages.models import build_model, count_params, init_rngs
     from stages.training import Trainer
@@ -92,62 +125,27 @@ def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
         raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} is larger than the {n} training images")
     model = build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed))
     trainer = Trainer(model, cfg, train, steps_per_epoch)
-    print(f"{cfg.model}: {count_params(model):,} parameters, {n:,} training images, "
-          f"{steps_per_epoch} steps of {cfg.batch_size} per epoch on {len(jax.devices())} x {jax.devices()[0].platform}")
+    print(f"{cfg.model}: {count_params(model):,} parameters, {n:,} training images, {steps_per_epoch} steps "
+          f"of {cfg.batch_size} per epoch on {len(jax.devices())} {jax.devices()[0].platform} device(s)")
 
-    state, history, first_epoch = trainer.initial_state, [], 1
     print_ = fingerprint(cfg)
-    if CHECKPOINT.exists():
-        try:
-            restored, meta = checkpoint.load(CHECKPOINT, jax.device_get(state))
-        except UserError as error:
-            print(f"ignoring checkpoint: {error}")
-        else:
-            if meta.get("fingerprint") == print_:
-                state = jax.device_put(restored, trainer.replicated)
-                history, first_epoch = json.loads(meta["history"]), int(meta["epoch"]) + 1
-                print(f"resuming after epoch {first_epoch - 1} from {CHECKPOINT}")
-            else:
-                print(f"ignoring {CHECKPOINT}: it was trained with other params or data")
-
+    state, history, first_epoch = restore(trainer, cfg, print_)
     for epoch in range(first_epoch, cfg.epochs + 1):
         start = time.perf_counter()
-        losses, correct = [], 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", leave=False)
-        pending = []
-        for step, (state, loss, step_correct) in enumerate(trainer.epoch_steps(state, epoch), 1):
-            pending.append((loss, step_correct))
-            if len(pending) == REPORT_EVERY or step == steps_per_epoch:
-                # Reading values back waits for the device, so it happens every few steps only.
-                chunk = np.asarray([float(l) for l, _ in pending])
-                bad = np.flatnonzero(~np.isfinite(chunk))
-                if bad.size:
-                    raise UserError(
-                        f"train: the loss became {chunk[bad[0]]} at epoch {epoch}, step {step - len(chunk) + bad[0] + 1}; "
-                        f"lower train.learning_rate (now {cfg.learning_rate}); the checkpoint of the last good epoch is kept"
-                    )
-                losses.extend(chunk.tolist())
-                correct += sum(int(c) for _, c in pending)
-                bar.update(len(chunk))
-                bar.set_postfix(loss=f"{chunk.mean():.4f}")
-                pending = []
-        bar.close()
+        state, train_loss, train_accuracy = run_epoch(trainer, state, epoch, cfg)
         val_loss, val_accuracy = trainer.evaluate(state, *val)
         seconds = time.perf_counter() - start
-        row = {"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6),
-               "train_accuracy": round(correct / (len(losses) * cfg.batch_size), 6),
-               "val_loss": round(val_loss, 6), "val_accuracy": round(val_accuracy, 6), "seconds": round(seconds, 2)}
-        history.append(row)
-        print(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
+        history.append({
+            "epoch": epoch, "train_loss": round(train_loss, 6), "train_accuracy": round(train_accuracy, 6),
+            "val_loss": round(val_loss, 6), "val_accuracy": round(val_accuracy, 6), "seconds": round(seconds, 2),
+        })
+        print(f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.4f} acc {train_accuracy:.4f}, "
               f"val loss {val_loss:.4f} acc {val_accuracy:.4f}, {seconds:.1f} s, "
-              f"{len(losses) * cfg.batch_size / seconds:,.0f} images/s")
-        checkpoint.save(CHECKPOINT, jax.device_get(state),
-                        {"fingerprint": print_, "epoch": epoch, "history": json.dumps(history)})
+              f"{steps_per_epoch * cfg.batch_size / seconds:,.0f} images/s")
+        checkpoint.save(CHECKPOINT, jax.device_get(state), {"fingerprint": print_, "epoch": epoch, "history": json.dumps(history)})
 
-    final = trainer.eval_model(state)
     with atomic_dir(MODEL_DIR) as folder:
-        checkpoint.save(folder / "model.msgpack", nnx.state(final), {"model": cfg.model, "width": cfg.width})
-        write_json(folder / "model.json", {"model": cfg.model, "width": cfg.width, "parameters": count_params(final)})
+        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width)
     epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
     write_history(history, {
         "val_accuracy": history[-1]["val_accuracy"],

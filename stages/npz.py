@@ -1,0 +1,21 @@
+"""Reading the .npz arrays that one stage hands to the next, with errors that say what to rerun."""
+
+from pathlib import Path
+
+import numpy as np
+
+from stages.errors import UserError
+
+
+def read_npz(path: Path, keys: tuple[str, ...], producer: str) -> dict[str, np.ndarray]:
+    """Loads the named arrays of an .npz; a missing or broken file names the stage that writes it."""
+    try:
+        with np.load(path) as data:
+            missing = [key for key in keys if key not in data.files]
+            if missing:
+                raise UserError(f"{path}: missing array(s) {', '.join(missing)}; rerun the {producer} stage")
+            return {key: data[key] for key in keys}
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the {producer} stage first (dvc repro)") from None
+    except (ValueError, OSError) as error:
+        raise UserError(f"{path}: unreadable ({error}); rerun the {producer} stage") from None
