@@ -1,0 +1,92 @@
+"""Side-by-side table: every model through the same pipeline, as DVC experiments; writes Markdown + JSON.
+
+In a fresh clone of HEAD, runs one `dvc exp run -S train.model=... -S ...` per model and setting
+("plain": no deskew, no augmentation; "deskew+aug": deskewing and the default random shifts), so
+every model sees the same data, split and evaluation, and `dvc exp show` in that clone lists them
+all. The reported accuracies of the original authors are quoted in their own column, never mixed
+with what was measured here.
+
+    python bench/compare_models.py --epochs 3 --out bench/results/models-cpu
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench.pipeline import machine  # noqa: E402
+
+MODELS = ("vgg_bn", "kaggle_cnn", "tf_conv2d", "keras_cnn", "flat_mlp", "svc", "knn")
+REPORTED = {  # what each original's author reported, on their own split and schedule
+    "vgg_bn": "(ours)",
+    "kaggle_cnn": "99.5% (Kaggle)",
+    "tf_conv2d": "99.32% (100 epochs)",
+    "keras_cnn": "99.2%",
+    "flat_mlp": "97.46% (100 epochs)",
+    "svc": "99.0-99.4% (deskewed poly SVM, LeCun's table)",
+    "knn": "97.6-98.8% (deskewed k-NN, LeCun's table)",
+}
+SETTINGS = {
+    "plain": ["preprocess.deskew=false", "train.augment.shift_px=0.0"],
+    "deskew+aug": ["preprocess.deskew=true", "train.augment.shift_px=2.0"],
+}
+
+
+def exp_run(folder: Path, env: dict, settings: list[str]) -> float:
+    command = ["dvc", "exp", "run"] + [arg for s in settings for arg in ("-S", s)]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.json")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="mnist-models-"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    rows = []
+    try:
+        subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+        for model in args.models:
+            for name, settings in SETTINGS.items():
+                wall = exp_run(folder, env, settings + [f"train.model={model}", f"train.epochs={args.epochs}"])
+                metrics = json.loads((folder / "eval/metrics.json").read_text())
+                train = json.loads((folder / "eval/train.json").read_text())
+                described = json.loads((folder / "data/model/model.json").read_text())
+                rows.append({"model": model, "setting": name, "parameters": described.get("parameters"),
+                             "epochs": args.epochs if model not in ("svc", "knn") else None,
+                             "train_seconds": train["train_seconds"], "wall_seconds": round(wall, 1),
+                             "test_accuracy": metrics["accuracy"], "reported": REPORTED[model]})
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    lines = ["| model | parameters | deskew | augmentation | epochs | train time (s) | test accuracy | originally reported |",
+             "|---|---:|---|---|---:|---:|---:|---|"]
+    for row in rows:
+        on = row["setting"] == "deskew+aug"
+        params = f"{row['parameters']:,}" if row["parameters"] else "-"
+        lines.append(f"| {row['model']} | {params} | {'yes' if on else 'no'} | {'shift ±2 px' if on and row['epochs'] else 'none'} | "
+                     f"{row['epochs'] or '-'} | {row['train_seconds']:.0f} | {row['test_accuracy']:.2%} | {row['reported']} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"command": "python bench/compare_models.py " + " ".join(sys.argv[1:]),
+                                                         "machine": machine(), "rows": rows}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

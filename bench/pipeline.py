@@ -1,0 +1,106 @@
+"""Benchmark: a fresh clone's full `dvc repro`, timed end to end, several times; writes JSON.
+
+Each run clones the committed HEAD into a new folder (so nothing is cached), optionally overrides
+params (`--set train.epochs=4`), runs `dvc repro` with the download stage reading MNIST_MIRROR,
+and records wall time, test accuracy, training throughput and inference throughput. The JSON
+holds every run, their median and spread, the command and the machine.
+
+    python bench/pipeline.py --runs 3 --out bench/results/cpu-default.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def machine() -> dict:
+    import jax
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "jax_devices": [str(d) for d in jax.devices()],
+            "jax": jax.__version__, "python": platform.python_version()}
+
+
+def override(params_file: Path, settings: list[str]) -> None:
+    params = yaml.safe_load(params_file.read_text())
+    for setting in settings:
+        dotted, value = setting.split("=", 1)
+        *parents, last = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[last] = yaml.safe_load(value)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_once(settings: list[str], keep: Path | None) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="mnist-bench-"))
+    try:
+        subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+        override(folder / "params.yaml", settings)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        start = time.perf_counter()
+        done = subprocess.run(["dvc", "repro"], cwd=folder, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"dvc repro failed in {folder}:\n{done.stderr[-3000:]}")
+        metrics = json.loads((folder / "eval/metrics.json").read_text())
+        train = json.loads((folder / "eval/train.json").read_text())
+        speed = json.loads((folder / "eval/speed.json").read_text())
+        if keep:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(folder, keep, symlinks=True)
+        return {"wall_seconds": round(wall, 1), "test_accuracy": metrics["accuracy"], "test_errors": metrics["errors"],
+                "train_seconds": train.get("train_seconds"), "train_images_per_second": train.get("images_per_second"),
+                "inference_images_per_second": speed["inference_images_per_second"]}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a params.yaml key in the clone, e.g. train.epochs=4 (repeatable)")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--keep", type=Path, help="copy the last run's project folder here (dvc.lock, eval/)")
+    args = parser.parse_args()
+    if "MNIST_MIRROR" not in os.environ:
+        print("note: MNIST_MIRROR is not set, so the download stage uses the public mirrors", file=sys.stderr)
+
+    runs = []
+    for i in range(args.runs):
+        runs.append(run_once(args.settings, args.keep if i == args.runs - 1 else None))
+        print(f"run {i + 1}/{args.runs}: {runs[-1]}", flush=True)
+    result = {
+        "command": "python bench/pipeline.py " + " ".join(sys.argv[1:]),
+        "settings": args.settings,
+        "machine": machine(),
+        "runs": runs,
+        **{key: summary([run[key] for run in runs]) for key in
+           ("wall_seconds", "test_accuracy", "train_images_per_second", "inference_images_per_second")},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("wall_seconds", "test_accuracy")}))
+
+
+if __name__ == "__main__":
+    main()
