@@ -41,18 +41,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yields a fresh temporary folder beside `path`; swaps it in for `path` if the block succeeds."""
+    """Yields a fresh temporary folder beside `path`; swaps it in for `path` if the block succeeds.
+
+    The old folder is renamed aside before the new one takes its name, so `path` is only ever
+    the old folder whole, the new one whole, or (for an instant) absent; never a mix. Leftovers of a run that was killed (which
+    cannot clean up after itself) are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = tmp.with_name(tmp.name.removesuffix(".tmp") + ".old.tmp")
     try:
         yield tmp
         tmp.chmod(0o777 & ~_UMASK)
         if path.exists():
-            shutil.rmtree(path)
+            os.replace(path, old)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -33,15 +33,18 @@ def _keras_dense(in_features: int, out_features: int, rngs: nnx.Rngs) -> nnx.Lin
     return nnx.Linear(in_features, out_features, kernel_init=_KERAS_KERNEL_INIT, rngs=rngs)
 
 
-def _max_pool(x: jax.Array, padding: str = "VALID") -> jax.Array:
-    """2x2 max-pool with stride 2; "VALID" drops an odd last row/column, "SAME" pads it."""
-    return nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding=padding)
+def max_pool_2x2(x: jax.Array, padding: str = "VALID") -> jax.Array:
+    """2x2 max-pool with stride 2; "VALID" drops an odd last row/column, "SAME" pads it.
 
-
-def _pool_2x2(x: jax.Array) -> jax.Array:
-    """2x2 max-pool of an even-sized map as a reshape and a max: its gradient is a cheap mask,
-    where `max_pool`'s select-and-scatter gradient is slow on XLA's CPU backend (measured ~15%
-    of a vgg_bn step)."""
+    Written as a reshape and a max rather than `nnx.max_pool`: the result is the same, but the
+    gradient is a cheap mask, where max_pool's select-and-scatter gradient is slow on XLA's CPU
+    backend (measured: ~15% of a vgg_bn training step).
+    """
+    _, h, w, _ = x.shape
+    if padding == "SAME":
+        x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=-jnp.inf)
+    else:
+        x = x[:, : h - h % 2, : w - w % 2]
     b, h, w, c = x.shape
     return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
@@ -87,8 +90,8 @@ class VggBN(nnx.Module):
         self.head = nnx.Linear(channels[-1], 10, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = _pool_2x2(self.layers[0](x))
-        x = _pool_2x2(self.layers[1](x))
+        x = max_pool_2x2(self.layers[0](x))
+        x = max_pool_2x2(self.layers[1](x))
         x = self.layers[2](x)
         return self.head(jnp.max(x, axis=(1, 2)))
 
@@ -96,8 +99,8 @@ class VggBN(nnx.Module):
 class KaggleCNN(nnx.Module):
     """Yassine Ghouzam's Kaggle kernel "Introduction to CNN Keras - 0.997 (top 6%)" (2017).
 
-    Reported accuracy: 99.671% on the Kaggle Digit Recognizer leaderboard (28,000 MNIST digits, not
-    the official 10,000 test set), trained 30 epochs with RMSprop, learning-rate reduction on
+    Reported accuracy: 99.5% as the project brief quotes it; the kernel itself scored 99.671% on the
+    Kaggle Digit Recognizer leaderboard (28,000 MNIST digits, not the official 10,000 test set), trained 30 epochs with RMSprop, learning-rate reduction on
     plateau and random rotation/zoom/shift augmentation.
 
     Architecture as published: conv 5x5x32, conv 5x5x32 (same padding, ReLU), max-pool 2, dropout
@@ -120,9 +123,9 @@ class KaggleCNN(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nnx.relu(self.conv2(nnx.relu(self.conv1(x))))
-        x = self.drop1(_max_pool(x))
+        x = self.drop1(max_pool_2x2(x))
         x = nnx.relu(self.conv4(nnx.relu(self.conv3(x))))
-        x = self.drop2(_max_pool(x))
+        x = self.drop2(max_pool_2x2(x))
         x = self.drop3(nnx.relu(self.dense(_flatten(x))))
         return self.out(x)
 
@@ -132,8 +135,8 @@ class TfConv2d(nnx.Module):
 
     Original, as described to us: four convolution + max-pool pairs, flatten, dense 512 ReLU, dense
     512 whose outputs are squashed to [-1, 1] by tanh, then a 10-unit dense layer with a sigmoid;
-    the predicted digit is the argmax of the ten sigmoids. Its layer sizes and reported accuracy
-    were not recorded with that description.
+    the predicted digit is the argmax of the ten sigmoids. Reported: 99.32% after 100 epochs. Its
+    layer sizes were not recorded with that description.
 
     Chosen: 3x3 convolutions with 32, 64, 128 and 256 channels, same padding and ReLU; 2x2 max-pools
     with same padding so the maps go 28 -> 14 -> 7 -> 4 -> 2 (2*2*256 = 1024 features); Glorot-
@@ -157,7 +160,7 @@ class TfConv2d(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for conv in self.convs:
-            x = _max_pool(nnx.relu(conv(x)), padding="SAME")
+            x = max_pool_2x2(nnx.relu(conv(x)), padding="SAME")
         x = jnp.tanh(self.dense2(nnx.relu(self.dense1(_flatten(x)))))
         return jax.nn.log_sigmoid(self.out(x))
 
@@ -185,7 +188,7 @@ class KerasCNN(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nnx.relu(self.conv2(nnx.relu(self.conv1(x))))
-        x = self.drop1(_max_pool(x))
+        x = self.drop1(max_pool_2x2(x))
         x = self.drop2(nnx.relu(self.dense(_flatten(x))))
         return self.out(x)
 
@@ -193,8 +196,8 @@ class KerasCNN(nnx.Module):
 class FlatMLP(nnx.Module):
     """A plain multilayer perceptron: 8 dense layers on the 784 flattened pixels, no convolutions.
 
-    Original, as described to us: eight dense layers on the flattened image ending in 10 outputs;
-    its hidden sizes, activations and reported accuracy were not recorded with that description.
+    Original, as described to us: eight dense layers on the flattened image ending in 10 outputs,
+    reported at 97.46% after 100 epochs; its hidden sizes and activations were not recorded.
 
     Chosen, after the Keras example mnist_mlp.py (dense 512 ReLU + dropout 0.2, twice; "98.40% test
     accuracy after 20 epochs"), made eight layers deep: 7 hidden layers of 512 units, each ReLU then
@@ -224,6 +227,11 @@ MODELS: dict[str, Callable[[int, nnx.Rngs], nnx.Module]] = {
     "keras_cnn": lambda width, rngs: KerasCNN(rngs=rngs),
     "flat_mlp": lambda width, rngs: FlatMLP(rngs=rngs),
 }
+
+
+def to_inputs(images: jax.Array) -> jax.Array:
+    """uint8 (B, 28, 28) to the float (B, 28, 28, 1) in [0, 1] that every model takes."""
+    return (images.astype(jnp.float32) / 255.0)[..., None]
 
 
 def init_rngs(seed: int) -> nnx.Rngs:

@@ -1,5 +1,6 @@
 """Reading the .npz arrays that one stage hands to the next, with errors that say what to rerun."""
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,5 +18,5 @@ def read_npz(path: Path, keys: tuple[str, ...], producer: str) -> dict[str, np.n
             return {key: data[key] for key in keys}
     except FileNotFoundError:
         raise UserError(f"{path}: not found; run the {producer} stage first (dvc repro)") from None
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # truncated, empty, not an npz
         raise UserError(f"{path}: unreadable ({error}); rerun the {producer} stage") from None

@@ -29,6 +29,9 @@ def read_description(folder: Path) -> dict:
     name = description.get("model") if isinstance(description, dict) else None
     if name not in NEURAL_MODELS + CLASSICAL_MODELS:
         raise UserError(f"{path}: unknown model {name!r}; expected one of {', '.join(NEURAL_MODELS + CLASSICAL_MODELS)}")
+    width = description.get("width")
+    if name in NEURAL_MODELS and not (type(width) is int and width > 0):
+        raise UserError(f"{path}: `width` must be a positive integer for {name}, got {width!r}; rerun the train stage")
     return description
 
 
@@ -49,7 +52,7 @@ def _neural(folder: Path, name: str, width: int) -> Classifier:
     from flax import nnx
 
     from stages import checkpoint
-    from stages.models import build_model, init_rngs
+    from stages.models import build_model, init_rngs, to_inputs
 
     model = build_model(name, width=width, rngs=init_rngs(0))
     model.eval()
@@ -58,8 +61,7 @@ def _neural(folder: Path, name: str, width: int) -> Classifier:
 
     @jax.jit
     def probabilities(images):
-        x = (images.astype(np.float32) / 255.0)[..., None]
-        return jax.nn.softmax(nnx.merge(graphdef, state)(x), axis=-1)
+        return jax.nn.softmax(nnx.merge(graphdef, state)(to_inputs(images)), axis=-1)
 
     return lambda images: np.asarray(probabilities(images))
 
@@ -76,7 +78,7 @@ def load_classifier(folder: str | Path) -> Classifier:
     description = read_description(folder)
     if description["model"] in CLASSICAL_MODELS:
         return _classical(folder)
-    return _neural(folder, description["model"], int(description.get("width", 0)))
+    return _neural(folder, description["model"], description["width"])
 
 
 def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -2,13 +2,13 @@
 dataset that lives on the device.
 
 The model is split once into a graph definition (static) and its state (arrays), so a step is an
-ordinary function of arrays that `jax.jit` compiles once. The whole
-training set stays on the device; each epoch's order is drawn with `jax.random` inside jit, so
-the host only launches steps and now and then reads back their losses.
+ordinary function of arrays that `jax.jit` compiles once. The whole training set stays on the
+device; each epoch's order is drawn with `jax.random` inside jit, so the host only launches
+steps and now and then reads back their losses.
 """
 
-import math
 from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -16,6 +16,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from stages.errors import UserError
+from stages.models import to_inputs
 from stages.params import Train
 from stages.random_affine import is_identity, random_affine
 
@@ -77,11 +78,6 @@ def init_state(model: nnx.Module, tx: optax.GradientTransformation, seed: int) -
     return graphdef, eval_graphdef, state
 
 
-def to_inputs(images: jax.Array) -> jax.Array:
-    """uint8 (B, 28, 28) to the float (B, 28, 28, 1) in [0, 1] that every model takes."""
-    return (images.astype(jnp.float32) / 255.0)[..., None]
-
-
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: Train) -> Callable:
     """The pure step: (state, batch) -> (state, (loss, correct)); the caller jits it."""
 
@@ -95,12 +91,12 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cf
 
     def step(state: TrainState, batch: Batch):
         images, labels = batch
-        x = images.astype(jnp.float32) / 255.0
+        x = to_inputs(images)
         if not is_identity(cfg.augment):
             key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-            x = random_affine(key, x, cfg.augment)
+            x = random_affine(key, x[..., 0], cfg.augment)[..., None]
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (loss, (logits, rest)), grads = grad_fn(state.params, state.rest, x[..., None], labels)
+        (loss, (logits, rest)), grads = grad_fn(state.params, state.rest, x, labels)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         # Warm the EMA up from 0 so early averages are not dominated by the random initialisation.

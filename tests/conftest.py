@@ -1,9 +1,14 @@
-"""Fixtures shared by the test modules: where the project and the real MNIST files are."""
+"""Fixtures shared by the test modules: where the project and the real MNIST files are, temporary
+copies of the project for the end-to-end and fault tests, and the fault suite's one-line tally."""
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,3 +25,116 @@ def mnist_mirror() -> Path:
     if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
         pytest.fail(f"MNIST files not found in {folder}; set MNIST_MIRROR to a folder holding them")
     return folder
+
+
+# --- Temporary projects: copies of the working tree, for the end-to-end and fault tests --------
+
+
+@pytest.fixture(scope="session")
+def working_tree_files(repo_root) -> list[str]:
+    """The project's files as they are now, committed or not (ignored files such as data/ left out),
+    so that the end-to-end and fault tests check the code being worked on, not the last commit."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo_root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        capture_output=True, check=True,
+    ).stdout.decode()
+    return sorted(name for name in set(listing.split("\0")) if name and (repo_root / name).is_file())
+
+
+@pytest.fixture(scope="session")
+def stage_env(mnist_mirror) -> dict[str, str]:
+    """The environment stages and DVC run in: the local MNIST mirror, and this Python's bin first
+    on PATH, so that `dvc` and `python` are the ones under test."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "MNIST_MIRROR": str(mnist_mirror), "PATH": path}
+
+
+@pytest.fixture(scope="session")
+def make_project(repo_root, working_tree_files, stage_env):
+    """`make_project(folder, git=False)` copies the working tree into `folder`; with `git=True` it
+    also makes it a git repository with one commit, as `dvc exp` needs (with its own identity, as
+    a CI machine may have none)."""
+
+    def make(folder: Path, git: bool = False) -> Path:
+        for name in working_tree_files:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo_root / name, folder / name)
+        if git:
+            for command in (["init", "-q"], ["config", "user.name", "pytest"], ["config", "user.email", "pytest@localhost"],
+                            ["add", "-A"], ["commit", "-q", "-m", "project under test"]):
+                subprocess.run(["git", *command], cwd=folder, env=stage_env, check=True, capture_output=True)
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def edit_params():
+    """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml,
+    adding any that are new (as a typo would), for runs without `dvc exp run -S`."""
+
+    def edit(project: Path, changes: dict[str, object]) -> None:
+        path = project / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        for dotted, value in changes.items():
+            *parents, key = dotted.split(".")
+            section = params
+            for parent in parents:
+                section = section[parent]
+            section[key] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    return edit
+
+
+# --- Counting the fault suite's cases ----------------------------------------------------------
+# tests/test_faults.py marks each case `@pytest.mark.fault_case(kind)`, kind "bad input" or
+# "fault injected"; `recovers=True` marks a fault the stage must get over (exit 0, complete output)
+# rather than report. A case is handled when its test passes, since the test asserts exactly that.
+
+FAULT_KINDS = ("bad input", "fault injected")
+_FAULT_OUTCOMES = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "fault_case(kind, recovers=False): a fault-suite case, counted in the summary line"
+    )
+    config.stash[_FAULT_OUTCOMES] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    marker = item.get_closest_marker("fault_case")
+    if marker is not None:
+        kind = marker.args[0]
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"{item.nodeid}: fault_case kind {kind!r} is not one of {FAULT_KINDS}")
+        outcomes = item.config.stash[_FAULT_OUTCOMES]
+        case = outcomes.setdefault(item.nodeid, {"kind": kind, "recovers": marker.kwargs.get("recovers", False),
+                                                 "passed": True, "skipped": False})
+        case["passed"] &= not report.failed
+        case["skipped"] |= report.skipped
+    return report
+
+
+def fault_summary(outcomes: dict) -> str:
+    """One line: how many cases of each kind ran and how many ended as they must."""
+    ran = [case for case in outcomes.values() if not case["skipped"]]
+    errors = [case for case in ran if not case["recovers"]]
+    recoveries = [case for case in ran if case["recovers"]]
+    bad = sum(case["kind"] == "bad input" for case in ran)
+    injected = len(ran) - bad
+    line = (f"fault suite: {bad} bad input{'s' * (bad != 1)} tried, {injected} fault{'s' * (injected != 1)} injected; "
+            f"{sum(case['passed'] for case in errors)} of {len(errors)} ended with a clear error and no partial output")
+    if recoveries:
+        line += f", {sum(case['passed'] for case in recoveries)} of {len(recoveries)} recovered with complete output"
+    skipped = len(outcomes) - len(ran)
+    return line + (f" ({skipped} skipped)" if skipped else "")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    outcomes = config.stash.get(_FAULT_OUTCOMES, {})
+    if outcomes:
+        terminalreporter.write_line(fault_summary(outcomes))

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from stages.errors import UserError
-from stages.models import MODELS, build_model, count_params
+from stages.models import MODELS, max_pool_2x2, build_model, count_params
 from stages.params import NEURAL_MODELS
 
 WIDTH = 8
@@ -67,3 +67,11 @@ def test_forward_pass_gives_finite_logits(name):
 def test_unknown_model_is_a_user_error():
     with pytest.raises(UserError, match="train.model = 'svc'"):
         build_model("svc", width=WIDTH, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("size", [28, 7, 4])
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+def test_reshape_max_pool_equals_flax_max_pool(size, padding):
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+    expected = nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding=padding)
+    np.testing.assert_array_equal(max_pool_2x2(x, padding), expected)
