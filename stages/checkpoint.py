@@ -43,11 +43,10 @@ def load(path: str | Path, template):
     leaves = []
     for i, want in enumerate(expected):
         got = np.asarray(stored[str(i)])
-        if _is_key(want):
-            got = jax.random.wrap_key_data(got, impl=jax.random.key_impl(want))
-        if got.shape != want.shape or got.dtype != want.dtype:
+        need = jax.random.key_data(want) if _is_key(want) else want
+        if got.shape != need.shape or got.dtype != need.dtype:
             raise UserError(
-                f"{path}: array {i} is {got.dtype}{list(got.shape)}, but this model needs {want.dtype}{list(want.shape)}"
+                f"{path}: array {i} is {got.dtype}{list(got.shape)}, but this model needs {need.dtype}{list(need.shape)}"
             )
-        leaves.append(got)
+        leaves.append(jax.random.wrap_key_data(got, impl=jax.random.key_impl(want)) if _is_key(want) else got)
     return jax.tree.unflatten(treedef, leaves), meta

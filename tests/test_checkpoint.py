@@ -39,3 +39,6 @@ def test_missing_corrupt_and_mismatched_files_are_user_errors(tmp_path):
     checkpoint.save(path, {"w": jnp.zeros((3, 3)), "step": jnp.int32(0), "key": jax.random.key(0, impl="rbg")}, {})
     with pytest.raises(UserError, match=r"array \d is float32\[3, 3\], but this model needs float32\[2, 3\]"):
         checkpoint.load(path, tree())
+    checkpoint.save(path, {**tree(), "key": jax.random.key(0, impl="threefry2x32")}, {})
+    with pytest.raises(UserError, match=r"array \d is uint32\[2\], but this model needs uint32\[4\]"):
+        checkpoint.load(path, tree())

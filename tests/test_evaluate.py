@@ -11,7 +11,7 @@ from PIL import Image
 
 from stages import checkpoint, evaluate
 from stages.errors import UserError
-from stages.models import build_model
+from stages.models import build_model, init_rngs
 
 N = 40
 TEST_INDEX = np.arange(N, dtype=np.int64)
@@ -31,7 +31,7 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
     labels = (np.arange(N) % 10).astype(np.uint8)
     (tmp_path / "data/prepared").mkdir(parents=True)
     np.savez(tmp_path / "data/prepared/test.npz", images=images, labels=labels, original=255 - images, index=TEST_INDEX)
-    model = build_model("flat_mlp", width=32, rngs=nnx.Rngs(0))
+    model = build_model("flat_mlp", width=32, rngs=init_rngs(0))
     checkpoint.save(tmp_path / "data/model/model.msgpack", nnx.state(model), {"model": "flat_mlp", "width": 32})
     (tmp_path / "data/model/model.json").write_text(json.dumps({"model": "flat_mlp", "width": 32}))
     monkeypatch.chdir(tmp_path)
