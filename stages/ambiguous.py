@@ -15,8 +15,8 @@ import numpy as np
 
 from stages.ambiguity import DEFINITIONS, TABLE_COLUMNS, describe
 from stages.atomic import atomic_dir, write_json
-from stages.npz import read_npz
 from stages.errors import UserError, run_stage
+from stages.npz import read_npz
 from stages.params import load_params
 from stages.render import digit_caption, save_digit_png, save_gallery, write_csv
 

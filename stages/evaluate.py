@@ -18,9 +18,9 @@ import numpy as np
 
 from stages.ambiguity import describe
 from stages.atomic import atomic_dir, save_npz, write_json
-from stages.npz import read_npz
 from stages.errors import UserError, run_stage
 from stages.metrics import example_positions, summarize
+from stages.npz import read_npz
 from stages.params import load_params
 from stages.predict import load_classifier, predict_proba
 from stages.render import digit_caption, save_digit_png, save_gallery, write_csv

@@ -70,7 +70,7 @@ def train_classical(cfg: Train, train: tuple, val: tuple) -> None:
     print(f"{cfg.model}: validation accuracy {val_accuracy:.4f} after {seconds:.1f} s")
 
 
-def restore(trainer, cfg: Train, print_: str):
+def restore(trainer, cfg: Train, run_id: str):
     """(state, history, first epoch): from the checkpoint if it was made by this very run, else fresh."""
     import jax
 
@@ -82,7 +82,7 @@ def restore(trainer, cfg: Train, print_: str):
     except UserError as error:
         print(f"ignoring the checkpoint: {error}")
         return fresh
-    if meta.get("fingerprint") != print_:
+    if meta.get("fingerprint") != run_id:
         print(f"ignoring {CHECKPOINT}: it was trained with other params or data")
         return fresh
     print(f"resuming after epoch {meta['epoch']} from {CHECKPOINT}")
@@ -94,7 +94,7 @@ def run_epoch(trainer, state, epoch: int, cfg: Train):
     steps = trainer.steps_per_epoch
     losses, correct, pending = [], 0, []
     with tqdm(total=steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", leave=False) as bar:
-        for step, (state, loss, step_correct) in enumerate(trainer.epoch_steps(state, epoch), 1):
+        for step, (latest, loss, step_correct) in enumerate(trainer.epoch_steps(state, epoch), 1):
             pending.append((loss, step_correct))
             if len(pending) < REPORT_EVERY and step < steps:
                 continue
@@ -111,7 +111,7 @@ def run_epoch(trainer, state, epoch: int, cfg: Train):
             bar.update(len(chunk))
             bar.set_postfix(loss=f"{chunk.mean():.4f}")
             pending = []
-    return state, float(np.mean(losses)), correct / (steps * cfg.batch_size)
+    return latest, float(np.mean(losses)), correct / (steps * cfg.batch_size)
 
 
 def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
@@ -128,8 +128,8 @@ def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
     print(f"{cfg.model}: {count_params(model):,} parameters, {n:,} training images, {steps_per_epoch} steps "
           f"of {cfg.batch_size} per epoch on {len(jax.devices())} {jax.devices()[0].platform} device(s)")
 
-    print_ = fingerprint(cfg)
-    state, history, first_epoch = restore(trainer, cfg, print_)
+    run_id = fingerprint(cfg)
+    state, history, first_epoch = restore(trainer, cfg, run_id)
     for epoch in range(first_epoch, cfg.epochs + 1):
         start = time.perf_counter()
         state, train_loss, train_accuracy = run_epoch(trainer, state, epoch, cfg)
@@ -142,7 +142,7 @@ def train_neural(cfg: Train, train: tuple, val: tuple) -> None:
         print(f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.4f} acc {train_accuracy:.4f}, "
               f"val loss {val_loss:.4f} acc {val_accuracy:.4f}, {seconds:.1f} s, "
               f"{steps_per_epoch * cfg.batch_size / seconds:,.0f} images/s")
-        checkpoint.save(CHECKPOINT, jax.device_get(state), {"fingerprint": print_, "epoch": epoch, "history": json.dumps(history)})
+        checkpoint.save(CHECKPOINT, jax.device_get(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
 
     with atomic_dir(MODEL_DIR) as folder:
         save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width)

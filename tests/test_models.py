@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from stages.errors import UserError
-from stages.models import MODELS, max_pool_2x2, build_model, count_params
+from stages.models import MODELS, build_model, count_params, max_pool_2x2
 from stages.params import NEURAL_MODELS
 
 WIDTH = 8
