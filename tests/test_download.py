@@ -7,81 +7,20 @@ Failures are injected on the first file fetched, so failing runs end before the 
 
 import gzip
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from http_mirror import Mirror, dead_url
 
 from stages.download import SHA256, SourceFailed, download_all, fetch, sources_to_try, verify
 from stages.errors import UserError
 
 FIRST, *_, LAST = SHA256  # download order: failures on FIRST end a run before any big transfer
 FAST = dict(timeout_s=5.0, backoff_s=0.01)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Serves `<any path>/<file name>` from the mirror's folder, or the next fault queued for it."""
-
-    def do_GET(self):
-        mirror = self.server.mirror
-        name = self.path.rsplit("/", 1)[-1]
-        with mirror.lock:
-            mirror.requests[name] += 1
-            queue = mirror.faults.get(name)
-            fault = queue.pop(0) if queue else None
-        if isinstance(fault, int):
-            self.send_error(fault)
-            return
-        if fault == "stall":  # accept the request, then never answer
-            mirror.released.wait(10)
-            return
-        path = mirror.folder / name
-        body = fault if isinstance(fault, bytes) else path.read_bytes() if path.is_file() else None
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if fault == "drop":  # full Content-Length announced, then the connection closes early
-            self.wfile.write(body[: len(body) // 3])
-        elif fault == "stall-body":  # headers and a little data, then silence
-            self.wfile.write(body[:100])
-            self.wfile.flush()
-            mirror.released.wait(10)
-        else:
-            self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class Mirror:
-    """A threaded HTTP server on an ephemeral port; `faults[name]` is consumed one per request."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.faults: dict[str, list] = {}
-        self.requests: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.released = threading.Event()  # ends stalled handlers when the test is over
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.mirror = self
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -96,14 +35,6 @@ def serve(mnist_mirror):
     yield start
     for mirror in mirrors:
         mirror.stop()
-
-
-def dead_url() -> str:
-    """A base URL on a 127.0.0.1 port that nothing listens on, so connecting is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 def assert_downloaded(out: Path, mnist_mirror: Path):
