@@ -59,12 +59,14 @@ def run_stage(project: Path, stage: str, env: dict, timeout: float = 180) -> sub
 def start_stage(project: Path, stage: str, env: dict, log: Path) -> subprocess.Popen:
     """Starts a stage in the background, its output going to `log` (a pipe could fill and block it).
 
-SIGINT is reset to its default in the child: a shell starts background jobs with SIGINT ignored,
-and Python keeps an ignored SIGINT ignored, so a test run from such a job would interrupt nothing."""
+Ctrl-C is restored first: a shell starts background jobs with SIGINT ignored and Python keeps an
+ignored SIGINT ignored, so a test run from such a job would otherwise interrupt nothing. (Done in
+the child's own code rather than a `preexec_fn`, which would fork this multithreaded JAX process.)"""
+    run = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           f"runpy.run_module('stages.{stage}', run_name='__main__', alter_sys=True)")
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=project, env=env,
-                                stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        return subprocess.Popen([sys.executable, "-c", run], cwd=project, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_until(condition, process: subprocess.Popen, timeout: float = 120) -> bool:
