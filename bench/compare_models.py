@@ -6,7 +6,7 @@ every model sees the same data, split and evaluation, and `dvc exp show` in that
 all. The reported accuracies of the original authors are quoted in their own column, never mixed
 with what was measured here.
 
-    python bench/compare_models.py --epochs 3 --out bench/results/models-cpu
+    python bench/compare_models.py --epochs 2 --out bench/results/models-cpu   # the README table
 """
 
 import argparse
