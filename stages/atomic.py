@@ -19,6 +19,7 @@ import numpy as np
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside `path`; renames it to `path` if the block succeeds.
@@ -44,8 +45,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a fresh temporary folder beside `path`; swaps it in for `path` if the block succeeds.
 
     The old folder is renamed aside before the new one takes its name, so `path` is only ever
-    the old folder whole, the new one whole, or (for an instant) absent; never a mix. Leftovers of a run that was killed (which
-    cannot clean up after itself) are removed first.
+    the old folder whole, the new one whole, or (for an instant) absent; never a mix. Leftovers
+    of a run that was killed (which cannot clean up after itself) are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -132,22 +132,24 @@ def raw_project(make_project, edit_params, tmp_path_factory, stage_env) -> Path:
     return project
 
 
+def with_stage_run(template: Path, stage: str, folder: Path, stage_env: dict) -> Path:
+    """A copy of `template` in `folder` with `stage` run in it, successfully."""
+    project = shutil.copytree(template, folder)
+    result = run_stage(project, stage, stage_env)
+    assert result.returncode == 0, result.stderr
+    return project
+
+
 @pytest.fixture(scope="module")
 def prepared_project(raw_project, tmp_path_factory, stage_env) -> Path:
     """... plus data/prepared from the preprocess stage."""
-    project = shutil.copytree(raw_project, tmp_path_factory.mktemp("faults") / "prepared")
-    result = run_stage(project, "preprocess", stage_env)
-    assert result.returncode == 0, result.stderr
-    return project
+    return with_stage_run(raw_project, "preprocess", tmp_path_factory.mktemp("faults") / "prepared", stage_env)
 
 
 @pytest.fixture(scope="module")
 def trained_project(prepared_project, tmp_path_factory, stage_env) -> Path:
     """... plus a trained model, its checkpoint and curves from the train stage (one short epoch)."""
-    project = shutil.copytree(prepared_project, tmp_path_factory.mktemp("faults") / "trained")
-    result = run_stage(project, "train", stage_env)
-    assert result.returncode == 0, result.stderr
-    return project
+    return with_stage_run(prepared_project, "train", tmp_path_factory.mktemp("faults") / "trained", stage_env)
 
 
 def copy_of(template: Path, tmp_path: Path) -> Path:
