@@ -20,6 +20,7 @@ from tqdm import tqdm
 from stages import checkpoint
 from stages.atomic import atomic_dir, write_json
 from stages.errors import UserError, run_stage
+from stages.metrics import summarize
 from stages.npz import read_npz
 from stages.params import CLASSICAL_MODELS, Train, load_params
 from stages.predict import save_neural
@@ -58,9 +59,8 @@ def train_classical(cfg: Train, train: tuple, val: tuple) -> None:
     start = time.perf_counter()
     estimator = classical.fit(cfg.model, *train, seed=cfg.seed, **cfg.classical.model_dump())
     seconds = round(time.perf_counter() - start, 2)
-    val_probs = classical.predict_proba(estimator, val[0])
-    val_loss = round(float(-np.mean(np.log(np.clip(val_probs[np.arange(len(val[1])), val[1]], 1e-7, 1)))), 6)
-    val_accuracy = round(float(np.mean(val_probs.argmax(1) == val[1])), 6)
+    scores = summarize(classical.predict_proba(estimator, val[0]), val[1])
+    val_loss, val_accuracy = scores["loss"], scores["accuracy"]
     with atomic_dir(MODEL_DIR) as folder:
         classical.save(estimator, folder / "model.pkl")
         write_json(folder / "model.json", {"model": cfg.model})
