@@ -6,7 +6,7 @@ stage receives, and therefore reads, only the section that its `dvc.yaml` entry 
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -100,12 +100,28 @@ class Ambiguous(Section):
     top_n: int = Field(ge=1, le=1000)  # digits kept per definition of ambiguity
 
 
+class Committee(Section):
+    """Members of committee/dvc.yaml: every model with every seed, each trained with `train`'s other keys."""
+
+    models: list[Literal[NEURAL_MODELS + CLASSICAL_MODELS]] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        for key in ("models", "seeds"):
+            values = getattr(self, key)
+            if len(set(values)) < len(values):
+                raise ValueError(f"{key} = {values}: each member must differ, so list every value once")
+        return self
+
+
 class Params(Section):
     download: Download
     preprocess: Preprocess
     train: Train
     evaluate: Evaluate
     ambiguous: Ambiguous
+    committee: Committee
 
 
 def _describe(error: dict) -> str:

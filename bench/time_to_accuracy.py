@@ -1,0 +1,123 @@
+"""Benchmark: seconds of training until test accuracy first reaches a target (99.0% by default).
+
+Clones the committed HEAD into a temporary folder, applies a preset from bench/presets.yaml and any
+`--set` overrides to its params.yaml, runs `dvc repro preprocess` there (the download stage reads
+MNIST_MIRROR), then trains once per seed in this process with the train stage's own `Trainer`.
+Every `--eval-every` training images the clock stops while the test set is scored with the weights the
+train stage would save. The clock counts training only: compiling the step is included,
+scoring is not. The JSON holds every run's curve, the median and spread of the seconds to the
+target, training throughput and final accuracy, the command and the machine.
+
+    python bench/time_to_accuracy.py --preset fast99 --seeds 0 1 2 --out bench/results/time-to-99-cpu.json
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.pipeline import REPO, machine, override, summary
+from bench.presets import preset_settings
+
+EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epochs
+
+
+def prepare(folder: Path, settings: list[str]) -> None:
+    """A clone of HEAD with `settings` applied and its preprocess stage run."""
+    subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+    override(folder / "params.yaml", settings)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["dvc", "repro", "preprocess"], cwd=folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"dvc repro preprocess failed in {folder}:\n{done.stderr[-3000:]}")
+
+
+def load_split(path: Path) -> tuple:
+    from stages.npz import read_npz
+
+    arrays = read_npz(path, ("images", "labels"), "preprocess")
+    return arrays["images"], arrays["labels"]
+
+
+def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: int) -> dict:
+    """Trains `cfg` to the end, scoring the test set every `eval_every` images and at the end."""
+    import jax
+
+    from stages.models import build_model, init_rngs
+    from stages.training import Trainer
+
+    steps_per_epoch = len(train[1]) // cfg.batch_size
+    total, every = steps_per_epoch * cfg.epochs, max(1, eval_every // cfg.batch_size)
+    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps_per_epoch)
+    state, step, clock, curve = trainer.initial_state, 0, 0.0, []
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        for state, _, _ in trainer.epoch_steps(state, epoch):
+            step += 1
+            if step % every and step != total:
+                continue
+            jax.block_until_ready(state)
+            clock += time.perf_counter() - start
+            _, accuracy = trainer.evaluate(state, *test)
+            curve.append({"step": step, "epochs": round(step / steps_per_epoch, 3),
+                          "train_seconds": round(clock, 2), "test_accuracy": accuracy})
+            start = time.perf_counter()
+    reached = next((point for point in curve if point["test_accuracy"] >= target), None)
+    return {
+        "seed": cfg.seed,
+        "seconds_to_target": reached and reached["train_seconds"],
+        "epochs_to_target": reached and reached["epochs"],
+        "train_seconds": curve[-1]["train_seconds"],
+        "train_images_per_second": round(total * cfg.batch_size / curve[-1]["train_seconds"], 1),
+        "final_test_accuracy": curve[-1]["test_accuracy"],
+        "curve": curve,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", help="a preset name from bench/presets.yaml")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a params.yaml key after the preset, e.g. train.epochs=2 (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed of each run")
+    parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
+    parser.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="training images between scorings of the test set")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args()
+    settings = (preset_settings(args.preset) if args.preset else []) + args.settings
+
+    from stages.params import load_params
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as folder:
+        prepare(Path(folder), settings)
+        cfg = load_params("train", Path(folder) / "params.yaml")
+        train, test = (load_split(Path(folder) / f"data/prepared/{split}.npz") for split in ("train", "test"))
+        for seed in args.seeds:
+            runs.append(train_and_score(cfg.model_copy(update={"seed": seed}), train, test, args.target, args.eval_every))
+            print(f"seed {seed}: " + json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}), flush=True)
+
+    reached = [run["seconds_to_target"] for run in runs if run["seconds_to_target"] is not None]
+    result = {
+        "command": "python bench/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+        "preset": args.preset,
+        "settings": settings,
+        "target": args.target,
+        "machine": machine(),
+        "runs_reaching_target": f"{len(reached)} of {len(runs)}",
+        "seconds_to_target": summary(reached) if reached else None,
+        **{key: summary([run[key] for run in runs]) for key in
+           ("train_seconds", "train_images_per_second", "final_test_accuracy")},
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(json.dumps({k: result[k] for k in ("runs_reaching_target", "seconds_to_target", "final_test_accuracy")}))
+
+
+if __name__ == "__main__":
+    main()
