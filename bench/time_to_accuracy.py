@@ -8,7 +8,7 @@ train stage would save. The clock counts training only: compiling the step is in
 scoring is not. The JSON holds every run's curve, the median and spread of the seconds to the
 target, training throughput and final accuracy, the command and the machine.
 
-    python bench/time_to_accuracy.py --preset fast99 --seeds 0 1 2 --out bench/results/time-to-99-cpu.json
+    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 2 --out bench/results/time-to-99-cpu.json
 """
 
 import argparse
@@ -103,7 +103,7 @@ def main() -> None:
 
     reached = [run["seconds_to_target"] for run in runs if run["seconds_to_target"] is not None]
     result = {
-        "command": "python bench/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.time_to_accuracy " + " ".join(sys.argv[1:]),
         "preset": args.preset,
         "settings": settings,
         "target": args.target,
