@@ -304,15 +304,15 @@ def test_plots_show_writes_one_page_with_curves_confusion_and_galleries(workspac
 
 
 def test_a_committee_trains_every_member_then_votes(workspace, first_run):
-    members = {"committee.models": "[flat_mlp,knn]", "committee.seeds": "[1,2]"}
+    members = {"committee.models": "[vgg_bn]", "committee.seeds": "[1,2]"}
     output = workspace.dvc("exp", "run", "committee/dvc.yaml", "-n", "committee",
                            *(arg for key, value in {**BASE, **members}.items() for arg in ("-S", f"{key}={value}")))
-    names = ["flat_mlp-1", "flat_mlp-2", "knn-1", "knn-2"]
+    names = ["vgg_bn-1", "vgg_bn-2"]
     assert sorted(re.findall(r"Running stage 'committee/dvc.yaml:member@([\w-]+)'", output)) == names
     assert "Running stage 'committee/dvc.yaml:vote'" in output
     assert "Running stage 'train'" not in output  # the main pipeline's model is not a member
 
     scores = experiments(workspace)["committee"]["metrics"]["eval/committee.json"]
     assert sorted(scores["members"]) == names
-    assert scores["members"]["flat_mlp-1"] != scores["members"]["flat_mlp-2"]  # seeds make different members
+    assert scores["members"]["vgg_bn-1"] != scores["members"]["vgg_bn-2"]  # seeds make different members
     assert 0.5 < scores["accuracy"] <= 1
