@@ -11,17 +11,14 @@ with what was measured here.
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.pipeline import machine  # noqa: E402
+from bench.pipeline import clone_head, machine, run_dvc  # noqa: E402
 
 MODELS = ("vgg_bn", "kaggle_cnn", "tf_conv2d", "keras_cnn", "flat_mlp", "svc", "knn")
 REPORTED = {  # what each original's author reported, on their own split and schedule
@@ -39,15 +36,6 @@ SETTINGS = {
 }
 
 
-def exp_run(folder: Path, env: dict, settings: list[str]) -> float:
-    command = ["dvc", "exp", "run"] + [arg for s in settings for arg in ("-S", s)]
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -56,14 +44,14 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="mnist-models-"))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     command = "python bench/compare_models.py " + " ".join(sys.argv[1:])
     rows = []
     try:
-        subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+        clone_head(folder)
         for model in args.models:
             for name, settings in SETTINGS.items():
-                wall = exp_run(folder, env, settings + [f"train.model={model}", f"train.epochs={args.epochs}"])
+                settings_here = settings + [f"train.model={model}", f"train.epochs={args.epochs}"]
+                wall = run_dvc(folder, "exp", "run", *(arg for s in settings_here for arg in ("-S", s)))
                 metrics = json.loads((folder / "eval/metrics.json").read_text())
                 train = json.loads((folder / "eval/train.json").read_text())
                 described = json.loads((folder / "data/model/model.json").read_text())

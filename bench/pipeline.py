@@ -46,17 +46,29 @@ def override(params_file: Path, settings: list[str]) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def clone_head(folder: Path, settings: list[str] = ()) -> None:
+    """A fresh clone of the committed HEAD in `folder` (nothing cached), with `settings` applied."""
+    subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+    if settings:
+        override(folder / "params.yaml", list(settings))
+
+
+def run_dvc(folder: Path, *args: str) -> float:
+    """Runs `dvc ARGS` in `folder` with this Python's tools first on PATH; returns its seconds and
+    stops the benchmark with DVC's error output if it fails."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    start = time.perf_counter()
+    done = subprocess.run(["dvc", *args], cwd=folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"dvc {' '.join(args)} failed in {folder}:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
 def run_once(settings: list[str], keep: Path | None) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="mnist-bench-"))
     try:
-        subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
-        override(folder / "params.yaml", settings)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        start = time.perf_counter()
-        done = subprocess.run(["dvc", "repro"], cwd=folder, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if done.returncode:
-            raise SystemExit(f"dvc repro failed in {folder}:\n{done.stderr[-3000:]}")
+        clone_head(folder, settings)
+        wall = run_dvc(folder, "repro")
         metrics = json.loads((folder / "eval/metrics.json").read_text())
         train = json.loads((folder / "eval/train.json").read_text())
         speed = json.loads((folder / "eval/speed.json").read_text())

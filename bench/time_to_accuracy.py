@@ -13,34 +13,15 @@ target, training throughput and final accuracy, the command and the machine.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.pipeline import REPO, machine, override, summary
+from bench.pipeline import clone_head, machine, run_dvc, summary
 from bench.presets import preset_settings
 
 EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epochs
-
-
-def prepare(folder: Path, settings: list[str]) -> None:
-    """A clone of HEAD with `settings` applied and its preprocess stage run."""
-    subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
-    override(folder / "params.yaml", settings)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(["dvc", "repro", "preprocess"], cwd=folder, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"dvc repro preprocess failed in {folder}:\n{done.stderr[-3000:]}")
-
-
-def load_split(path: Path) -> tuple:
-    from stages.npz import read_npz
-
-    arrays = read_npz(path, ("images", "labels"), "preprocess")
-    return arrays["images"], arrays["labels"]
 
 
 def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: int) -> dict:
@@ -91,12 +72,15 @@ def main() -> None:
     settings = (preset_settings(args.preset) if args.preset else []) + args.settings
 
     from stages.params import load_params
+    from stages.train import load_split
 
     runs = []
-    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as folder:
-        prepare(Path(folder), settings)
-        cfg = load_params("train", Path(folder) / "params.yaml")
-        train, test = (load_split(Path(folder) / f"data/prepared/{split}.npz") for split in ("train", "test"))
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as name:
+        folder = Path(name)
+        clone_head(folder, settings)
+        run_dvc(folder, "repro", "preprocess")
+        cfg = load_params("train", folder / "params.yaml")
+        train, test = (load_split(split, folder / "data/prepared") for split in ("train", "test"))
         for seed in args.seeds:
             runs.append(train_and_score(cfg.model_copy(update={"seed": seed}), train, test, args.target, args.eval_every))
             print(f"seed {seed}: " + json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}), flush=True)

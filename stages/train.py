@@ -54,8 +54,8 @@ class Outputs:
 PIPELINE = Outputs(Path("data/model"), Path("data/checkpoints/last.msgpack"), Path("eval/train_history.csv"), Path("eval/train.json"))
 
 
-def load_split(name: str) -> tuple[np.ndarray, np.ndarray]:
-    arrays = read_npz(PREPARED / f"{name}.npz", ("images", "labels"), "preprocess")
+def load_split(name: str, folder: Path = PREPARED) -> tuple[np.ndarray, np.ndarray]:
+    arrays = read_npz(folder / f"{name}.npz", ("images", "labels"), "preprocess")
     return arrays["images"], arrays["labels"]
 
 
