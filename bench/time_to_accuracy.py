@@ -24,8 +24,22 @@ from bench.presets import preset_settings
 EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epochs
 
 
-def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: int) -> dict:
-    """Trains `cfg` to the end, scoring the test set every `eval_every` images and at the end."""
+def prepare(folder: Path, settings: list[str]) -> tuple:
+    """(train params, train split, test split) of a fresh clone of HEAD in `folder` with `settings`
+    applied, after its `dvc repro preprocess`."""
+    from stages.params import load_params
+    from stages.train import load_split
+
+    clone_head(folder, settings)
+    run_dvc(folder, "repro", "preprocess")
+    cfg = load_params("train", folder / "params.yaml")
+    return cfg, load_split("train", folder / "data/prepared"), load_split("test", folder / "data/prepared")
+
+
+def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: int, finish=None) -> dict:
+    """Trains `cfg` to the end, scoring the test set every `eval_every` images and at the end.
+    `finish`, if given, takes the trained model (as the train stage would save it) and returns
+    more entries for the run's record."""
     import jax
 
     from stages.models import build_model, init_rngs
@@ -48,6 +62,7 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
                           "train_seconds": round(clock, 2), "test_accuracy": accuracy})
             start = time.perf_counter()
     reached = next((point for point in curve if point["test_accuracy"] >= target), None)
+    extra = finish(trainer.eval_model(state)) if finish else {}
     return {
         "seed": cfg.seed,
         "seconds_to_target": reached and reached["train_seconds"],
@@ -55,6 +70,7 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
         "train_seconds": curve[-1]["train_seconds"],
         "train_images_per_second": round(total * cfg.batch_size / curve[-1]["train_seconds"], 1),
         "final_test_accuracy": curve[-1]["test_accuracy"],
+        **extra,
         "curve": curve,
     }
 
@@ -71,16 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = (preset_settings(args.preset) if args.preset else []) + args.settings
 
-    from stages.params import load_params
-    from stages.train import load_split
-
     runs = []
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as name:
-        folder = Path(name)
-        clone_head(folder, settings)
-        run_dvc(folder, "repro", "preprocess")
-        cfg = load_params("train", folder / "params.yaml")
-        train, test = (load_split(split, folder / "data/prepared") for split in ("train", "test"))
+        cfg, train, test = prepare(Path(name), settings)
         for seed in args.seeds:
             runs.append(train_and_score(cfg.model_copy(update={"seed": seed}), train, test, args.target, args.eval_every))
             print(f"seed {seed}: " + json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}), flush=True)

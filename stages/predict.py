@@ -47,23 +47,33 @@ def save_neural(folder: Path, model, name: str, width: int) -> None:
     write_json(folder / "model.json", {"model": name, "width": width, "parameters": count_params(model)})
 
 
-def _neural(folder: Path, name: str, width: int) -> Classifier:
+def neural_classifier(model) -> Classifier:
+    """A Flax model in evaluation mode as one jit-compiled function from images to probabilities."""
     import jax
     from flax import nnx
 
-    from stages import checkpoint
-    from stages.models import build_model, init_rngs, to_inputs
+    from stages.models import to_inputs
 
-    model = build_model(name, width=width, rngs=init_rngs(0))
-    model.eval()
-    graphdef, template = nnx.split(model)
-    state, _ = checkpoint.load(folder / "model.msgpack", template)
+    graphdef, state = nnx.split(model)
 
     @jax.jit
     def probabilities(images):
         return jax.nn.softmax(nnx.merge(graphdef, state)(to_inputs(images)), axis=-1)
 
     return lambda images: np.asarray(probabilities(images))
+
+
+def _neural(folder: Path, name: str, width: int) -> Classifier:
+    from flax import nnx
+
+    from stages import checkpoint
+    from stages.models import build_model, init_rngs
+
+    model = build_model(name, width=width, rngs=init_rngs(0))
+    model.eval()
+    state, _ = checkpoint.load(folder / "model.msgpack", nnx.state(model))
+    nnx.update(model, state)
+    return neural_classifier(model)
 
 
 def _classical(folder: Path) -> Classifier:

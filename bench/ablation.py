@@ -1,0 +1,123 @@
+"""Benchmark: each choice behind the default recipe, measured by changing it alone; writes Markdown + JSON.
+
+Every variant is the shipped params.yaml, shortened to `--epochs`, with one choice changed (label
+smoothing off, weight EMA on, a cosine schedule, no augmentation, cached instead of fresh
+augmentation, fresh rotations and zooms, no deskewing). For each, a fresh clone of HEAD runs
+`dvc repro preprocess` with the variant's settings, then the train stage's own `Trainer` trains
+one model per seed (bench/time_to_accuracy.py's loop, so the clock and scoring are the same).
+Every trained model is also scored with test-time augmentation: the mean of its probabilities
+over the digit and the digit shifted one pixel up, down, left and right.
+
+    python -m bench.ablation --epochs 4 --seeds 0 1 2 --out bench/results/ablation-cpu
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.pipeline import machine, summary
+from bench.time_to_accuracy import prepare, train_and_score
+
+VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --epochs
+    "default": [],
+    "no label smoothing": ["train.label_smoothing=0.0"],
+    "weight EMA 0.999": ["train.ema_decay=0.999"],
+    "cosine schedule": ["train.schedule=cosine"],
+    "no augmentation": ["train.augment.shift_px=0.0"],
+    # One cached distorted copy doubles each epoch, so half the epochs keeps the number of steps.
+    "cached instead of fresh augmentation": ["train.augment.shift_px=0.0", "preprocess.augment.copies=1", "train.epochs={half}"],
+    "fresh rotations and zooms too": ["train.augment.rotation_deg=10.0", "train.augment.scale=0.1"],
+    "no deskewing": ["preprocess.deskew=false"],
+}
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right)
+
+
+def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(N, 28, 28) images moved by whole pixels, blank where they move away from (shifts of at most 1)."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    height, width = images.shape[1:]
+    return padded[:, 1 - rows : 1 - rows + height, 1 - cols : 1 - cols + width]
+
+
+def tta_scores(test: tuple, shifts=TTA_SHIFTS) -> callable:
+    """A `finish` hook for train_and_score: the model's test accuracy on the mean of its
+    probabilities over the shifted views."""
+    from stages.predict import neural_classifier, predict_proba
+
+    images, labels = test
+
+    def score(model) -> dict:
+        classify = neural_classifier(model)
+        views = [predict_proba(classify, shifted(images, *shift), batch_size=1000) for shift in shifts]
+        return {"tta_test_accuracy": float(np.mean(np.mean(views, axis=0).argmax(1) == labels))}
+
+    return score
+
+
+def variant_changes(name: str, epochs: int) -> list[str]:
+    return [setting.format(half=epochs // 2) for setting in VARIANTS[name]]
+
+
+def measure(name: str, epochs: int, seeds: list[int], eval_every: int) -> dict:
+    """Trains the variant once per seed; the median and spread of its scores, and every run."""
+    changes = variant_changes(name, epochs)
+    settings = [f"train.epochs={epochs}", *changes]  # applied in order: a change may set epochs again
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="mnist-ablation-") as folder:
+        cfg, train, test = prepare(Path(folder), settings)
+        for seed in seeds:
+            run = train_and_score(cfg.model_copy(update={"seed": seed}), train, test, 0.99, eval_every, tta_scores(test))
+            runs.append(run)
+            print(f"{name}, seed {seed}: {run['final_test_accuracy']:.4f} (TTA {run['tta_test_accuracy']:.4f}) "
+                  f"in {run['train_seconds']:.0f} s", flush=True)
+    return {
+        "name": name,
+        "changes": changes,
+        "settings": settings,
+        **{key: summary([run[key] for run in runs]) for key in
+           ("final_test_accuracy", "tta_test_accuracy", "train_seconds", "train_images_per_second")},
+        "runs": runs,
+    }
+
+
+def write(out: Path, result: dict) -> None:
+    rows = result["variants"]
+    baseline = next((row["final_test_accuracy"]["median"] for row in rows if row["name"] == "default"), None)
+    lines = ["| choice | changed settings | test accuracy, median (min-max) | vs default (points) | with shift TTA | training (s) | images/s |",
+             "|---|---|---|---:|---|---:|---:|"]
+    for row in rows:
+        acc, tta = row["final_test_accuracy"], row["tta_test_accuracy"]
+        changes = ", ".join(f"`{change}`" for change in row["changes"]) or "(as shipped)"
+        versus = "" if baseline is None else f"{(acc['median'] - baseline) * 100:+.2f}"
+        lines.append(f"| {row['name']} | {changes} | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) | "
+                     f"{versus} | {tta['median']:.2%} ({tta['min']:.2%}-{tta['max']:.2%}) | "
+                     f"{row['train_seconds']['median']:.0f} | {row['train_images_per_second']['median']:,.0f} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=4, help="train.epochs of every variant (half for cached augmentation)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed of each run")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, metavar="NAME",
+                        help="which variants to run, default all")
+    parser.add_argument("--eval-every", type=int, default=55040, help="training images between scorings of the test set")
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.json")
+    args = parser.parse_args()
+
+    result = {"command": "python -m bench.ablation " + " ".join(sys.argv[1:]), "machine": machine(),
+              "epochs": args.epochs, "seeds": args.seeds, "tta_shifts": TTA_SHIFTS, "variants": []}
+    for name in args.variants:
+        result["variants"].append(measure(name, args.epochs, args.seeds, args.eval_every))
+        write(args.out, result)  # after every variant, so a long run survives an interruption
+    print(args.out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
