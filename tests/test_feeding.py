@@ -1,0 +1,40 @@
+"""The feeding benchmark compares like with like: every way of feeding the step trains the same
+model on the same batches to the same weights."""
+
+import jax
+import numpy as np
+import yaml
+
+from bench.feeding import feeders, measure, training_step
+from stages.idx import load_split
+from stages.params import parse_params
+from stages.training import epoch_order
+
+
+def test_every_way_of_feeding_reaches_the_same_weights(repo_root, mnist_mirror):
+    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images, labels = images[:512], labels[:512]
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["train"].update(model="vgg_bn", width=4, batch_size=32)
+    cfg = parse_params(params).train
+    step, state = training_step(cfg, total_steps=16)
+    order = np.asarray(epoch_order(jax.random.key(0), len(labels), cfg.batch_size))
+
+    ways = feeders(step, images, labels, order, scan_length=2)
+    assert len(ways) == 4
+    trained = [jax.device_get(run(jax.tree.map(np.array, state), 0, 4)) for run in ways.values()]
+    for other in trained[1:]:
+        assert int(other.step) == 4
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), trained[0].params, other.params)
+
+
+def test_measure_times_the_first_call_apart_from_the_steady_blocks():
+    calls = []
+
+    def run(state, first, steps):
+        calls.append((first, steps))
+        return state
+
+    result = measure(run, np.zeros(1), steps=10, repeats=3, batch_size=8, first=5)
+    assert calls == [(0, 5), (5, 10), (15, 10), (25, 10)]
+    assert result["first_call_seconds"] >= 0 and result["images_per_second"] > 0
