@@ -5,8 +5,8 @@ smoothing off, weight EMA on, a cosine schedule, no augmentation, cached instead
 augmentation, fresh rotations and zooms, no deskewing). For each, a fresh clone of HEAD runs
 `dvc repro preprocess` with the variant's settings, then the train stage's own `Trainer` trains
 one model per seed (bench/time_to_accuracy.py's loop, so the clock and scoring are the same).
-Every trained model is also scored with test-time augmentation: the mean of its probabilities
-over the digit and the digit shifted one pixel up, down, left and right.
+Every trained model is also scored with test-time augmentation (`evaluate.tta`): the mean of its
+probabilities over the digit and the digit shifted one pixel up, down, left and right.
 
     python -m bench.ablation --epochs 4 --seeds 0 1 2 --out bench/results/ablation-cpu
 """
@@ -33,27 +33,17 @@ VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --
     "fresh rotations and zooms too": ["train.augment.rotation_deg=10.0", "train.augment.scale=0.1"],
     "no deskewing": ["preprocess.deskew=false"],
 }
-TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right)
 
 
-def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """(N, 28, 28) images moved by whole pixels, blank where they move away from (shifts of at most 1)."""
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
-    height, width = images.shape[1:]
-    return padded[:, 1 - rows : 1 - rows + height, 1 - cols : 1 - cols + width]
-
-
-def tta_scores(test: tuple, shifts=TTA_SHIFTS) -> callable:
-    """A `finish` hook for train_and_score: the model's test accuracy on the mean of its
-    probabilities over the shifted views."""
+def tta_scores(test: tuple) -> callable:
+    """A `finish` hook for train_and_score: the model's test accuracy with test-time augmentation."""
     from stages.predict import neural_classifier, predict_proba
 
     images, labels = test
 
     def score(model) -> dict:
-        classify = neural_classifier(model)
-        views = [predict_proba(classify, shifted(images, *shift), batch_size=1000) for shift in shifts]
-        return {"tta_test_accuracy": float(np.mean(np.mean(views, axis=0).argmax(1) == labels))}
+        probs = predict_proba(neural_classifier(model), images, batch_size=1000, tta=True)
+        return {"tta_test_accuracy": float(np.mean(probs.argmax(1) == labels))}
 
     return score
 
@@ -112,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     result = {"command": "python -m bench.ablation " + " ".join(sys.argv[1:]), "machine": machine(),
-              "epochs": args.epochs, "seeds": args.seeds, "tta_shifts": TTA_SHIFTS, "variants": []}
+              "epochs": args.epochs, "seeds": args.seeds, "variants": []}
     for name in args.variants:
         result["variants"].append(measure(name, args.epochs, args.seeds, args.eval_every))
         write(args.out, result)  # after every variant, so a long run survives an interruption

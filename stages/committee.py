@@ -5,7 +5,8 @@ Each member (stage `member@<model>-<seed>`) is the train stage run with another 
 its model in data/committee/<model>-<seed>/model. Averaging probabilities rather than counting
 votes lets a confident member outweigh two unsure ones, and ties cannot happen. Members are read
 from the `committee` params, not from whatever folders exist, so a member dropped from the list
-is dropped from the vote.
+is dropped from the vote. With `committee.tta` every member also sees each digit shifted one pixel
+four ways (as `evaluate.tta`).
 
 Output: eval/committee.json (DVC metrics): the committee's accuracy, loss and errors, and each
 member's own accuracy, so `dvc metrics show` shows what the committee adds.
@@ -47,7 +48,7 @@ def main() -> None:
     cfg = load_params("committee")
     test = load_test_set()
     member_probs = {
-        name: predict_proba(load_classifier(MEMBERS_DIR / name / "model"), test["images"], PREDICT_BATCH)
+        name: predict_proba(load_classifier(MEMBERS_DIR / name / "model"), test["images"], PREDICT_BATCH, cfg.tta)
         for name in member_names(cfg)
     }
     scores = vote(member_probs, test["labels"])

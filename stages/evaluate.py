@@ -3,7 +3,8 @@
 Outputs:
 - eval/metrics.json: accuracy, loss, errors, macro F1, per-digit scores (byte-identical for identical
   predictions, hence no timings in it);
-- eval/speed.json: inference throughput, kept apart because it varies from run to run;
+- eval/speed.json: inference throughput (test digits per second, all views included with
+  `evaluate.tta`), kept apart because it varies from run to run;
 - eval/confusion.csv: one `actual,predicted` row per test digit, for DVC's confusion-matrix plot;
 - data/eval/probs.npz: the probabilities, read by the `ambiguous` stage instead of predicting again;
 - data/eval/examples.csv, data/eval/examples/<test index>.png, data/eval/examples.png: right and
@@ -22,7 +23,7 @@ from stages.errors import UserError, run_stage
 from stages.metrics import example_positions, summarize
 from stages.npz import read_npz
 from stages.params import load_params
-from stages.predict import load_classifier, predict_proba
+from stages.predict import TTA_SHIFTS, load_classifier, predict_proba
 from stages.render import digit_caption, save_digit_png, save_gallery, write_csv
 
 TEST_SET = Path("data/prepared/test.npz")
@@ -53,16 +54,17 @@ def load_test_set(path: Path = TEST_SET) -> dict[str, np.ndarray]:
 
 
 def timed_predictions(
-    classifier: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int
+    classifier: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int, tta: bool = False
 ) -> tuple[np.ndarray, float]:
-    """Probabilities for all images and the seconds they took, compile time excluded.
+    """Probabilities for all images and the seconds they took (all five views each with `tta`),
+    compile time excluded.
 
     One batch is predicted first and thrown away, so JIT compilation (seconds for a CNN) does not
     count as inference time; it goes through `predict_proba` to get the same padded batch shape.
     """
     predict_proba(classifier, images[:batch_size], batch_size)
     start = time.perf_counter()
-    probs = np.asarray(predict_proba(classifier, images, batch_size), dtype=np.float32)
+    probs = np.asarray(predict_proba(classifier, images, batch_size, tta), dtype=np.float32)
     return probs, time.perf_counter() - start
 
 
@@ -94,7 +96,7 @@ def main() -> None:
     params = load_params("evaluate")
     test = load_test_set()
     classifier = load_classifier(MODEL_DIR)
-    probs, seconds = timed_predictions(classifier, test["images"], params.batch_size)
+    probs, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
     labels = test["labels"]
     metrics = summarize(probs, labels)
     write_json(METRICS_JSON, metrics)
@@ -102,6 +104,7 @@ def main() -> None:
     write_json(SPEED_JSON, {
         "inference_images_per_second": round(throughput, 1),
         "test_images": len(labels),
+        "views_per_image": len(TTA_SHIFTS) if params.tta else 1,
         "seconds": round(seconds, 4),
     })
     confusion = ({"actual": int(a), "predicted": int(p)} for a, p in zip(labels, probs.argmax(axis=1)))

@@ -94,6 +94,7 @@ class Train(Section):
 class Evaluate(Section):
     batch_size: int = Field(ge=1, le=65_536)
     examples: int = Field(ge=1, le=100)  # right and wrong test digits shown, each
+    tta: bool  # test-time augmentation: average each digit's probabilities with its four 1-pixel shifts
 
 
 class Ambiguous(Section):
@@ -105,6 +106,7 @@ class Committee(Section):
 
     models: list[Literal[NEURAL_MODELS + CLASSICAL_MODELS]] = Field(min_length=1)
     seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1)
+    tta: bool  # each member predicts every digit and its four 1-pixel shifts, as evaluate.tta
 
     @model_validator(mode="after")
     def _distinct(self):

@@ -16,6 +16,7 @@ from stages.errors import UserError
 from stages.params import CLASSICAL_MODELS, NEURAL_MODELS
 
 Classifier = Callable[[np.ndarray], np.ndarray]  # uint8 (N, 28, 28) -> float32 probabilities (N, 10)
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right) of the test-time views
 
 
 def read_description(folder: Path) -> dict:
@@ -91,9 +92,21 @@ def load_classifier(folder: str | Path) -> Classifier:
     return _neural(folder, description["model"], description["width"])
 
 
-def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int) -> np.ndarray:
+def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(N, H, W) images moved by at most one whole pixel down (rows) and right (cols), blank where
+    they move away from."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    height, width = images.shape[1:]
+    return padded[:, 1 - rows : 1 - rows + height, 1 - cols : 1 - cols + width]
+
+
+def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int, tta: bool = False) -> np.ndarray:
     """Probabilities for all images, in batches of one fixed size (the last one padded) so a
-    jit-compiled classifier compiles once."""
+    jit-compiled classifier compiles once. With `tta` (test-time augmentation), the mean of the
+    probabilities of each digit and of it shifted one pixel up, down, left and right: five
+    predictions per digit, about 0.1 points more accurate for the default model (bench/ablation.py)."""
+    if tta:
+        return np.mean([predict_proba(classifier, shifted(images, *shift), batch_size) for shift in TTA_SHIFTS], axis=0)
     out = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]

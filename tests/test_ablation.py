@@ -1,13 +1,12 @@
-"""The ablation benchmark: its variants are valid params, its shifts move digits, and its
-test-time augmentation scores a really trained model."""
+"""The ablation benchmark: its variants are valid params, and it scores a really trained model
+with test-time augmentation."""
 
 import shutil
 
-import numpy as np
 import pytest
 import yaml
 
-from bench.ablation import TTA_SHIFTS, VARIANTS, shifted, tta_scores, variant_changes
+from bench.ablation import VARIANTS, tta_scores, variant_changes
 from bench.pipeline import override
 from bench.time_to_accuracy import train_and_score
 from stages.idx import load_split
@@ -24,18 +23,6 @@ def test_every_variant_applies_to_params_yaml_and_validates(name, repo_root, tmp
     assert train.epochs == (2 if "preprocess.augment.copies=1" in VARIANTS[name] else 4)  # same number of steps
 
 
-def test_shifts_move_whole_pixels_and_leave_blank_edges():
-    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
-    np.testing.assert_array_equal(shifted(images, 0, 0), images)
-    down = shifted(images, 1, 0)
-    np.testing.assert_array_equal(down[:, 1:], images[:, :-1])
-    assert not down[:, 0].any()
-    left = shifted(images, 0, -1)
-    np.testing.assert_array_equal(left[:, :, :-1], images[:, :, 1:])
-    assert not left[:, :, -1].any()
-    assert len(set(TTA_SHIFTS)) == 5 and (0, 0) in TTA_SHIFTS
-
-
 def test_a_trained_model_is_scored_with_and_without_shifted_views(repo_root, mnist_mirror):
     images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
@@ -44,7 +31,4 @@ def test_a_trained_model_is_scored_with_and_without_shifted_views(repo_root, mni
     train, test = (images[:1000], labels[:1000]), (images[1000:1500], labels[1000:1500])
 
     run = train_and_score(cfg, train, test, target=0.5, eval_every=1000, finish=tta_scores(test))
-    assert 0.5 < run["tta_test_accuracy"] <= 1.0
-    # One unshifted view is the plain score: the saved model and the trainer's scoring agree.
-    unshifted = train_and_score(cfg, train, test, target=0.5, eval_every=1000, finish=tta_scores(test, shifts=((0, 0),)))
-    assert unshifted["tta_test_accuracy"] == unshifted["final_test_accuracy"] == run["final_test_accuracy"]
+    assert 0.5 < run["tta_test_accuracy"] <= 1.0 and run["tta_test_accuracy"] != run["final_test_accuracy"]

@@ -15,7 +15,7 @@ from stages.params import Committee
 
 
 def test_members_are_every_model_with_every_seed_named_as_the_dvc_matrix_names_them():
-    cfg = Committee(models=["vgg_bn", "knn"], seeds=[1, 2])
+    cfg = Committee(models=["vgg_bn", "knn"], seeds=[1, 2], tta=False)
     assert committee.member_names(cfg) == ["vgg_bn-1", "vgg_bn-2", "knn-1", "knn-2"]
 
 
@@ -46,7 +46,7 @@ def project(tmp_path, monkeypatch, repo_root, mnist_mirror):
     save_npz(prepared / "test.npz", images=images[test], labels=labels[test], original=images[test], index=np.arange(200))
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["train"].update(epochs=2, batch_size=32)
-    params["committee"] = {"models": ["knn", "flat_mlp"], "seeds": [7]}
+    params["committee"] = {"models": ["knn", "flat_mlp"], "seeds": [7], "tta": False}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -63,6 +63,13 @@ def test_the_stage_scores_members_trained_by_the_train_stage(project):
     scores = json.loads((project / "eval/committee.json").read_text())
     assert set(scores["members"]) == {"knn-7", "flat_mlp-7"}
     assert 0.5 < scores["accuracy"] <= 1 and scores["errors"] == round((1 - scores["accuracy"]) * 200)
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["committee"]["tta"] = True
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    committee.main()
+    with_tta = json.loads((project / "eval/committee.json").read_text())
+    assert with_tta["members"] != scores["members"]  # every member now also predicts the shifted digits
 
 
 def test_a_member_missing_from_its_folder_is_named(project):

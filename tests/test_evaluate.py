@@ -45,7 +45,7 @@ def test_writes_metrics_speed_confusion_probs_and_examples(project, capsys):
     assert sum(d["support"] for d in metrics["per_digit"].values()) == N
 
     speed = json.loads((project / "eval/speed.json").read_text())
-    assert speed["test_images"] == N and speed["inference_images_per_second"] > 0
+    assert speed["test_images"] == N and speed["inference_images_per_second"] > 0 and speed["views_per_image"] == 1
 
     with np.load(project / "data/eval/probs.npz") as saved:
         probs, labels, index = saved["probs"], saved["labels"], saved["index"]
@@ -84,6 +84,18 @@ def test_metrics_are_byte_identical_across_runs(project):
     first = (project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()
     evaluate.main()
     assert ((project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()) == first
+
+
+def test_test_time_augmentation_predicts_five_views_of_every_digit(project):
+    evaluate.main()
+    plain = np.load(project / "data/eval/probs.npz")["probs"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"]["tta"] = True
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    evaluate.main()
+    assert json.loads((project / "eval/speed.json").read_text())["views_per_image"] == 5
+    with np.load(project / "data/eval/probs.npz") as saved:
+        assert saved["probs"].dtype == np.float32 and not np.allclose(saved["probs"], plain)
 
 
 def test_missing_model_is_a_user_error(project):

@@ -8,7 +8,7 @@ import pytest
 
 from stages.errors import UserError
 from stages.models import build_model, init_rngs
-from stages.predict import load_classifier, predict_proba, save_neural
+from stages.predict import TTA_SHIFTS, load_classifier, predict_proba, save_neural, shifted
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,28 @@ def test_batches_of_any_size_give_the_same_result(saved):
     classifier = load_classifier(saved[0])
     images = np.random.default_rng(1).integers(0, 256, (23, 28, 28), dtype=np.uint8)
     np.testing.assert_allclose(predict_proba(classifier, images, 7), predict_proba(classifier, images, 64), rtol=1e-5, atol=1e-6)
+
+
+def test_shifts_move_whole_pixels_and_leave_blank_edges():
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    np.testing.assert_array_equal(shifted(images, 0, 0), images)
+    down = shifted(images, 1, 0)
+    np.testing.assert_array_equal(down[:, 1:], images[:, :-1])
+    assert not down[:, 0].any()
+    left = shifted(images, 0, -1)
+    np.testing.assert_array_equal(left[:, :, :-1], images[:, :, 1:])
+    assert not left[:, :, -1].any()
+
+
+def test_test_time_augmentation_averages_the_digit_and_its_four_shifts(saved):
+    classifier = load_classifier(saved[0])
+    images = np.random.default_rng(2).integers(0, 256, (9, 28, 28), dtype=np.uint8)
+    assert sorted(TTA_SHIFTS) == [(-1, 0), (0, -1), (0, 0), (0, 1), (1, 0)]
+    expected = np.mean([classifier(shifted(images, *shift)) for shift in TTA_SHIFTS], axis=0)
+    averaged = predict_proba(classifier, images, 4, tta=True)
+    np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(averaged.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(averaged, predict_proba(classifier, images, 4))
 
 
 def test_missing_and_broken_descriptions_are_named(tmp_path):
