@@ -10,7 +10,8 @@
 Every way trains the default model (params.yaml's `train` section, any `--set` applied) from the
 same initial state on the prepared training images of a fresh clone of HEAD (as the other
 benchmarks, after its `dvc repro preprocess`); the first call (compilation) is timed apart from
-the steady state, which is the median over `--repeats` blocks of `--steps` steps.
+the steady state, which is the median over `--repeats` blocks of `--steps` steps, the ways taking
+turns block by block.
 
     python -m bench.feeding --out bench/results/feeding-cpu.json
 """
@@ -81,17 +82,24 @@ def feeders(step, images: np.ndarray, labels: np.ndarray, order: np.ndarray, sca
     }
 
 
-def measure(run, state, steps: int, repeats: int, batch_size: int, first: int) -> dict:
-    start = time.perf_counter()
-    state = jax.block_until_ready(run(state, 0, first))  # compiles, then runs `first` steps
-    compile_seconds = time.perf_counter() - start
-    rates = []
-    for r in range(repeats):
+def measure(ways: dict, state, steps: int, repeats: int, batch_size: int, first: int) -> dict:
+    """Per way: the first call (compiling, then `first` steps) timed alone, then `repeats` blocks of
+    `steps` steps, the ways taking turns block by block so that drift in the machine's speed
+    (other load, clock changes) falls on all of them alike."""
+    states, results, rates = {}, {}, {name: [] for name in ways}
+    for name, run in ways.items():
         start = time.perf_counter()
-        state = jax.block_until_ready(run(state, first + r * steps, steps))
-        rates.append(steps * batch_size / (time.perf_counter() - start))
-    return {"first_call_seconds": round(compile_seconds, 2), "images_per_second": round(statistics.median(rates), 1),
-            "images_per_second_min_max": [round(min(rates), 1), round(max(rates), 1)]}
+        states[name] = jax.block_until_ready(run(jax.tree.map(np.array, state), 0, first))  # its own copy
+        results[name] = {"first_call_seconds": round(time.perf_counter() - start, 2)}
+    for r in range(repeats):
+        for name, run in ways.items():
+            start = time.perf_counter()
+            states[name] = jax.block_until_ready(run(states[name], first + r * steps, steps))
+            rates[name].append(steps * batch_size / (time.perf_counter() - start))
+    for name, rate in rates.items():
+        results[name].update(images_per_second=round(statistics.median(rate), 1),
+                             images_per_second_min_max=[round(min(rate), 1), round(max(rate), 1)])
+    return results
 
 
 def main() -> None:
@@ -113,11 +121,10 @@ def main() -> None:
     order = np.concatenate([order] * (total // len(order) + 1))[:total]
     step, state = training_step(cfg, total)
 
-    results = {}
-    for name, run in feeders(step, images, labels, order, args.scan_length).items():
-        fresh = jax.tree.map(np.array, state)  # every way starts from its own copy of the same state
-        results[name] = measure(run, fresh, args.steps, args.repeats, cfg.batch_size, first=args.scan_length)
-        print(f"{name}: {results[name]}", flush=True)
+    ways = feeders(step, images, labels, order, args.scan_length)
+    results = measure(ways, state, args.steps, args.repeats, cfg.batch_size, first=args.scan_length)
+    for name, numbers in results.items():
+        print(f"{name}: {numbers}")
     result = {"command": "python -m bench.feeding " + " ".join(sys.argv[1:]), "machine": machine(),
               "model": cfg.model, "width": cfg.width, "batch_size": cfg.batch_size, "ways": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

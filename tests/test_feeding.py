@@ -28,13 +28,16 @@ def test_every_way_of_feeding_reaches_the_same_weights(repo_root, mnist_mirror):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), trained[0].params, other.params)
 
 
-def test_measure_times_the_first_call_apart_from_the_steady_blocks():
+def test_measure_times_the_first_call_apart_and_lets_the_ways_take_turns():
     calls = []
 
-    def run(state, first, steps):
-        calls.append((first, steps))
-        return state
+    def way(name):
+        def run(state, first, steps):
+            calls.append((name, first, steps))
+            return state
+        return run
 
-    result = measure(run, np.zeros(1), steps=10, repeats=3, batch_size=8, first=5)
-    assert calls == [(0, 5), (5, 10), (15, 10), (25, 10)]
-    assert result["first_call_seconds"] >= 0 and result["images_per_second"] > 0
+    result = measure({"a": way("a"), "b": way("b")}, np.zeros(1), steps=10, repeats=2, batch_size=8, first=5)
+    assert calls == [("a", 0, 5), ("b", 0, 5), ("a", 5, 10), ("b", 5, 10), ("a", 15, 10), ("b", 15, 10)]
+    assert set(result) == {"a", "b"}
+    assert all(r["first_call_seconds"] >= 0 and r["images_per_second"] > 0 for r in result.values())
