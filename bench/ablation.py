@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --
 }
 
 
-def tta_scores(test: tuple) -> callable:
+def tta_scores(test: tuple) -> Callable[[object], dict]:
     """A `finish` hook for train_and_score: the model's test accuracy with test-time augmentation."""
     from stages.predict import neural_classifier, predict_proba
 

@@ -1,14 +1,14 @@
 """Benchmark: four ways of feeding the same jit-compiled train step, in images per second; writes JSON.
 
-- `device, step per call, donated` (what the train stage does): the training set lives on the
-  device, each epoch's order is drawn inside jit, one compiled call per step, and the old training
-  state's buffers are donated to the new one.
+- `device, step per call, donated` (what the train stage does): the training set and the order of
+  its batches live on the device, one compiled call per step picks its batch there, and the old
+  training state's buffers are donated to the new one.
 - `device, step per call, not donated`: the same without donation, so every step allocates a new state.
 - `device, lax.scan over K steps`: one compiled call runs K steps, the host launches 1/K as often.
 - `host batches`: each batch is sliced out of a NumPy array on the host and copied to the device.
 
 Every way trains the default model (params.yaml's `train` section, any `--set` applied) from the
-same initial state on the prepared training images of a fresh clone of HEAD (as the other
+same initial state through the same order of batches, on the prepared training images of a fresh clone of HEAD (as the other
 benchmarks, after its `dvc repro preprocess`); the first call (compilation) is timed apart from
 the steady state, which is the median over `--repeats` blocks of `--steps` steps, the ways taking
 turns block by block.
