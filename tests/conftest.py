@@ -1,5 +1,6 @@
-"""Fixtures shared by the test modules: where the project and the real MNIST files are, temporary
-copies of the project for the end-to-end and fault tests, and the fault suite's one-line tally."""
+"""Fixtures shared by the test modules: where the project and the real MNIST files are, the training
+split and train params for small real runs, temporary copies of the project for the end-to-end and
+fault tests, and the fault suite's one-line tally."""
 
 import os
 import shutil
@@ -25,6 +26,31 @@ def mnist_mirror() -> Path:
     if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
         pytest.fail(f"MNIST files not found in {folder}; set MNIST_MIRROR to a folder holding them")
     return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_mirror):
+    """The official training images and labels, decompressed once for the whole session and
+    read-only, so that no test can change what the next one sees."""
+    from stages.idx import load_split
+
+    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def train_params(repo_root):
+    """`train_params(**changes)`: the shipped params.yaml's train section with `changes`, validated."""
+    from stages.params import parse_params
+
+    def make(**changes):
+        params = yaml.safe_load((repo_root / "params.yaml").read_text())
+        params["train"].update(changes)
+        return parse_params(params).train
+
+    return make
 
 
 # --- Temporary projects: copies of the working tree, for the end-to-end and fault tests --------

@@ -4,13 +4,11 @@ with test-time augmentation."""
 import shutil
 
 import pytest
-import yaml
 
 from bench.ablation import VARIANTS, tta_scores, variant_changes
 from bench.pipeline import override
 from bench.time_to_accuracy import train_and_score
-from stages.idx import load_split
-from stages.params import load_params, parse_params
+from stages.params import load_params
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -23,11 +21,9 @@ def test_every_variant_applies_to_params_yaml_and_validates(name, repo_root, tmp
     assert train.epochs == (2 if "preprocess.augment.copies=1" in VARIANTS[name] else 4)  # same number of steps
 
 
-def test_a_trained_model_is_scored_with_and_without_shifted_views(repo_root, mnist_mirror):
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(model="flat_mlp", epochs=2, batch_size=50)
-    cfg = parse_params(params).train
+def test_a_trained_model_is_scored_with_and_without_shifted_views(mnist_train, train_params):
+    images, labels = mnist_train
+    cfg = train_params(model="flat_mlp", epochs=2, batch_size=50)
     train, test = (images[:1000], labels[:1000]), (images[1000:1500], labels[1000:1500])
 
     run = train_and_score(cfg, train, test, target=0.5, eval_every=1000, finish=tta_scores(test))

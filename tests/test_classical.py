@@ -14,8 +14,8 @@ SETTINGS = {"pca_components": 30, "svc_c": 10.0, "knn_neighbors": 3, "seed": 0}
 
 
 @pytest.fixture(scope="module")
-def data(mnist_mirror):
-    train = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+def data(mnist_mirror, mnist_train):
+    train = mnist_train
     test = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return (train[0][:1000], train[1][:1000]), (test[0][:500], test[1][:500])
 

@@ -10,7 +10,6 @@ from stages import committee
 from stages import train as train_stage
 from stages.atomic import save_npz
 from stages.errors import UserError
-from stages.idx import load_split
 from stages.params import Committee
 
 
@@ -36,9 +35,9 @@ def test_the_vote_averages_probabilities_so_a_confident_member_outweighs_two_uns
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root, mnist_mirror):
+def project(tmp_path, monkeypatch, repo_root, mnist_train):
     """A folder with a small real data/prepared and params.yaml naming two quick members."""
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images, labels = mnist_train
     prepared = tmp_path / "data/prepared"
     save_npz(prepared / "train.npz", images=images[:1000], labels=labels[:1000])
     save_npz(prepared / "val.npz", images=images[1000:1100], labels=labels[1000:1100])
@@ -52,7 +51,7 @@ def project(tmp_path, monkeypatch, repo_root, mnist_mirror):
     return tmp_path
 
 
-def test_the_stage_scores_members_trained_by_the_train_stage(project):
+def test_the_stage_scores_members_trained_by_the_train_stage(project, edit_params):
     for name in ("knn-7", "flat_mlp-7"):
         model, seed = name.split("-")
         train_stage.main(["--model", model, "--seed", seed, "--out", f"data/committee/{name}"])
@@ -64,9 +63,7 @@ def test_the_stage_scores_members_trained_by_the_train_stage(project):
     assert set(scores["members"]) == {"knn-7", "flat_mlp-7"}
     assert 0.5 < scores["accuracy"] <= 1 and scores["errors"] == round((1 - scores["accuracy"]) * 200)
 
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["committee"]["tta"] = True
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    edit_params(project, {"committee.tta": True})
     committee.main()
     with_tta = json.loads((project / "eval/committee.json").read_text())
     assert with_tta["members"] != scores["members"]  # every member now also predicts the shifted digits

@@ -86,12 +86,10 @@ def test_metrics_are_byte_identical_across_runs(project):
     assert ((project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()) == first
 
 
-def test_test_time_augmentation_predicts_five_views_of_every_digit(project):
+def test_test_time_augmentation_predicts_five_views_of_every_digit(project, edit_params):
     evaluate.main()
     plain = np.load(project / "data/eval/probs.npz")["probs"]
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["evaluate"]["tta"] = True
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    edit_params(project, {"evaluate.tta": True})
     evaluate.main()
     assert json.loads((project / "eval/speed.json").read_text())["views_per_image"] == 5
     with np.load(project / "data/eval/probs.npz") as saved:

@@ -3,20 +3,14 @@ model on the same batches to the same weights."""
 
 import jax
 import numpy as np
-import yaml
 
 from bench.feeding import feeders, measure, training_step
-from stages.idx import load_split
-from stages.params import parse_params
 from stages.training import epoch_order
 
 
-def test_every_way_of_feeding_reaches_the_same_weights(repo_root, mnist_mirror):
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
-    images, labels = images[:512], labels[:512]
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(model="vgg_bn", width=4, batch_size=32)
-    cfg = parse_params(params).train
+def test_every_way_of_feeding_reaches_the_same_weights(mnist_train, train_params):
+    images, labels = (array[:512] for array in mnist_train)
+    cfg = train_params(model="vgg_bn", width=4, batch_size=32)
     step, state = training_step(cfg, total_steps=16)
     order = np.asarray(epoch_order(jax.random.key(0), len(labels), cfg.batch_size))
 

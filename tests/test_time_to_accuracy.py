@@ -1,17 +1,11 @@
 """The time-to-accuracy benchmark's training loop, on a small real slice."""
 
-import yaml
-
 from bench.time_to_accuracy import train_and_score
-from stages.idx import load_split
-from stages.params import parse_params
 
 
-def test_scores_the_test_set_along_the_way_and_finds_the_first_crossing(repo_root, mnist_mirror):
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(model="flat_mlp", epochs=2, batch_size=50)
-    cfg = parse_params(params).train
+def test_scores_the_test_set_along_the_way_and_finds_the_first_crossing(mnist_train, train_params):
+    images, labels = mnist_train
+    cfg = train_params(model="flat_mlp", epochs=2, batch_size=50)
     train, test = (images[:1000], labels[:1000]), (images[1000:1200], labels[1000:1200])
 
     run = train_and_score(cfg, train, test, target=0.5, eval_every=500)

@@ -7,13 +7,12 @@ import yaml
 
 from stages import train as train_stage
 from stages.atomic import save_npz
-from stages.idx import load_split
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, mnist_mirror):
+def prepared(tmp_path_factory, mnist_train):
     folder = tmp_path_factory.mktemp("prepared")
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images, labels = mnist_train
     save_npz(folder / "train.npz", images=images[:512], labels=labels[:512])
     save_npz(folder / "val.npz", images=images[512:640], labels=labels[512:640])
     return folder

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.idx import load_split
 from stages.models import build_model, init_rngs
 from stages.params import NEURAL_MODELS, Train
 from stages.training import epoch_order, init_state, make_optimizer, make_train_step, schedule
@@ -27,8 +26,8 @@ def cfg(repo_root) -> Train:
 
 
 @pytest.fixture(scope="module")
-def batch(mnist_mirror):
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+def batch(mnist_train):
+    images, labels = mnist_train
     return images[:64], labels[:64].astype(np.int32)
 
 
