@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from bench.pipeline import machine, summary
 from bench.time_to_accuracy import prepare, train_and_score
@@ -38,7 +39,7 @@ VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --
 
 def tta_scores(test: tuple) -> Callable[[object], dict]:
     """A `finish` hook for train_and_score: the model's test accuracy with test-time augmentation."""
-    from stages.predict import neural_classifier, predict_proba
+    from stages.lib.inference import neural_classifier, predict_proba
 
     images, labels = test
 
@@ -76,19 +77,25 @@ def measure(name: str, epochs: int, seeds: list[int], eval_every: int) -> dict:
 
 
 def write(out: Path, result: dict) -> None:
+    """OUT.md: the README's table, one row per variant; OUT.json: everything, every run included."""
     rows = result["variants"]
     baseline = next((row["final_test_accuracy"]["median"] for row in rows if row["name"] == "default"), None)
-    lines = ["| choice | changed settings | test accuracy, median (min-max) | vs default (points) | with shift TTA | training (s) | images/s |",
-             "|---|---|---|---:|---|---:|---:|"]
-    for row in rows:
-        acc, tta = row["final_test_accuracy"], row["tta_test_accuracy"]
-        changes = ", ".join(f"`{change}`" for change in row["changes"]) or "(as shipped)"
-        versus = "" if baseline is None else f"{(acc['median'] - baseline) * 100:+.2f}"
-        lines.append(f"| {row['name']} | {changes} | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) | "
-                     f"{versus} | {tta['median']:.2%} ({tta['min']:.2%}-{tta['max']:.2%}) | "
-                     f"{row['train_seconds']['median']:.0f} | {row['train_images_per_second']['median']:,.0f} |")
+
+    def spread(stats: dict) -> str:
+        return f"{stats['median']:.2%} ({stats['min']:.2%}-{stats['max']:.2%})"
+
+    table = pd.DataFrame([{
+        "choice": row["name"],
+        "changed settings": ", ".join(f"`{change}`" for change in row["changes"]) or "(as shipped)",
+        "test accuracy, median (min-max)": spread(row["final_test_accuracy"]),
+        "vs default (points)": "" if baseline is None else f"{(row['final_test_accuracy']['median'] - baseline) * 100:+.2f}",
+        "with shift TTA": spread(row["tta_test_accuracy"]),
+        "training (s)": f"{row['train_seconds']['median']:.0f}",
+        "images/s": f"{row['train_images_per_second']['median']:,.0f}",
+    } for row in rows])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    align = ("left", "left", "left", "right", "left", "right", "right")
+    out.with_suffix(".md").write_text(table.to_markdown(index=False, colalign=align) + "\n")
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
 
 

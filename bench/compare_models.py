@@ -16,11 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.pipeline import clone_head, machine, run_dvc  # noqa: E402
+from stages.lib import paths  # noqa: E402
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS  # noqa: E402
 
-MODELS = ("vgg_bn", "kaggle_cnn", "tf_conv2d", "keras_cnn", "flat_mlp", "svc", "knn")
+MODELS = NEURAL_MODELS + CLASSICAL_MODELS
 REPORTED = {  # what each original's author reported, on their own split and schedule
     "vgg_bn": "(ours)",
     "kaggle_cnn": "99.5% (Kaggle)",
@@ -30,6 +34,7 @@ REPORTED = {  # what each original's author reported, on their own split and sch
     "svc": "99.0-99.4% (deskewed poly SVM, LeCun's table)",
     "knn": "97.6-98.8% (deskewed k-NN, LeCun's table)",
 }
+ALIGN = ("left", "right", "left", "left", "right", "right", "right", "right", "left")
 SETTINGS = {
     "plain": ["preprocess.deskew=false", "train.augment.shift_px=0.0"],
     "deskew+aug": ["preprocess.deskew=true", "train.augment.shift_px=2.0"],
@@ -52,11 +57,11 @@ def main() -> None:
             for name, settings in SETTINGS.items():
                 settings_here = settings + [f"train.model={model}", f"train.epochs={args.epochs}"]
                 wall = run_dvc(folder, "exp", "run", *(arg for s in settings_here for arg in ("-S", s)))
-                metrics = json.loads((folder / "eval/metrics.json").read_text())
-                train = json.loads((folder / "eval/train.json").read_text())
-                described = json.loads((folder / "data/model/model.json").read_text())
+                metrics = json.loads((folder / paths.METRICS_JSON).read_text())
+                train = json.loads((folder / paths.TRAIN.metrics).read_text())
+                described = json.loads((folder / paths.MODEL / "model.json").read_text())
                 rows.append({"model": model, "setting": name, "parameters": described.get("parameters"),
-                             "epochs": args.epochs if model not in ("svc", "knn") else None,
+                             "epochs": args.epochs if model in NEURAL_MODELS else None,
                              "train_seconds": train["train_seconds"], "wall_seconds": round(wall, 1),
                              "test_accuracy": metrics["accuracy"], "reported": REPORTED[model]})
                 write(args.out, command, rows)  # after every run, so a long table survives an interruption
@@ -67,15 +72,22 @@ def main() -> None:
 
 
 def write(out: Path, command: str, rows: list[dict]) -> None:
-    lines = ["| model | parameters | deskew | augmentation | epochs | wall time (s) | of it training (s) | test accuracy | originally reported |",
-             "|---|---:|---|---|---:|---:|---:|---:|---|"]
-    for row in rows:
-        on = row["setting"] == "deskew+aug"
-        params = f"{row['parameters']:,}" if row["parameters"] else "-"
-        lines.append(f"| {row['model']} | {params} | {'yes' if on else 'no'} | {'shift ±2 px' if on and row['epochs'] else 'none'} | "
-                     f"{row['epochs'] or '-'} | {row['wall_seconds']:.0f} | {row['train_seconds']:.0f} | {row['test_accuracy']:.2%} | {row['reported']} |")
+    """OUT.md: the README's table, one row per run; OUT.json: every row with the command and machine."""
+    runs = pd.DataFrame(rows)
+    on = runs["setting"] == "deskew+aug"
+    table = pd.DataFrame({
+        "model": runs["model"],
+        "parameters": runs["parameters"].map(lambda n: f"{n:,.0f}" if n == n and n else "-"),
+        "deskew": on.map({True: "yes", False: "no"}),
+        "augmentation": (on & runs["epochs"].notna()).map({True: "shift ±2 px", False: "none"}),
+        "epochs": runs["epochs"].map(lambda n: f"{n:.0f}" if n == n else "-"),
+        "wall time (s)": runs["wall_seconds"].map("{:.0f}".format),
+        "of it training (s)": runs["train_seconds"].map("{:.0f}".format),
+        "test accuracy": runs["test_accuracy"].map("{:.2%}".format),
+        "originally reported": runs["reported"],
+    })
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text(table.to_markdown(index=False, colalign=ALIGN) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "machine": machine(), "rows": rows}, indent=2) + "\n")
 
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from bench.pipeline import machine
 from bench.time_to_accuracy import prepare
-from stages.models import build_model, init_rngs
-from stages.training import epoch_order, init_state, make_optimizer, make_train_step
+from stages.lib.models import build_model, init_rngs
+from stages.lib.trainer import epoch_order, init_state, make_optimizer, make_train_step
 
 
 def training_step(cfg, total_steps: int) -> tuple:

@@ -35,14 +35,11 @@ def machine() -> dict:
 
 
 def override(params_file: Path, settings: list[str]) -> None:
-    params = yaml.safe_load(params_file.read_text())
-    for setting in settings:
-        dotted, value = setting.split("=", 1)
-        *parents, last = dotted.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[last] = yaml.safe_load(value)
+    """Applies `KEY=VALUE` settings (values in YAML, as `dvc exp run -S` takes them) to a params file."""
+    from stages.lib.params import with_settings
+
+    changes = dict(setting.split("=", 1) for setting in settings)
+    params = with_settings(yaml.safe_load(params_file.read_text()), {key: yaml.safe_load(value) for key, value in changes.items()})
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

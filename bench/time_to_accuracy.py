@@ -2,7 +2,7 @@
 
 Clones the committed HEAD into a temporary folder, applies a preset from bench/presets.yaml and any
 `--set` overrides to its params.yaml, runs `dvc repro preprocess` there (the download stage reads
-MNIST_MIRROR), then trains once per seed in this process with the train stage's own `Trainer`.
+MNIST_MIRROR), then trains once per seed in this process with the train stage's own loop (`stages.lib.fit.run_epoch`).
 Every `--eval-every` training images the clock stops while the test set is scored with the weights the
 train stage would save. The clock counts training only: compiling the step is included,
 scoring is not. The JSON holds every run's curve, the median and spread of the seconds to the
@@ -27,13 +27,14 @@ EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epoc
 def prepare(folder: Path, settings: list[str]) -> tuple:
     """(train params, train split, test split) of a fresh clone of HEAD in `folder` with `settings`
     applied, after its `dvc repro preprocess`."""
-    from stages.params import load_params
-    from stages.train import load_split
+    from stages.lib import paths
+    from stages.lib.params import load_params
+    from stages.lib.prepared import load_split
 
     clone_head(folder, settings)
     run_dvc(folder, "repro", "preprocess")
     cfg = load_params("train", folder / "params.yaml")
-    return cfg, load_split("train", folder / "data/prepared"), load_split("test", folder / "data/prepared")
+    return cfg, load_split(folder / paths.TRAIN_NPZ), load_split(folder / paths.TEST_NPZ)
 
 
 def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: int, finish=None) -> dict:
@@ -42,25 +43,29 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
     more entries for the run's record."""
     import jax
 
-    from stages.models import build_model, init_rngs
-    from stages.training import Trainer
+    from stages.lib.fit import run_epoch
+    from stages.lib.models import build_model, init_rngs
+    from stages.lib.trainer import Trainer
 
     steps_per_epoch = len(train[1]) // cfg.batch_size
     total, every = steps_per_epoch * cfg.epochs, max(1, eval_every // cfg.batch_size)
     trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps_per_epoch)
-    state, step, clock, curve = trainer.initial_state, 0, 0.0, []
-    start = time.perf_counter()  # reset after each scoring only: epochs run back to back on the clock
+    trained, started, curve = 0.0, time.perf_counter(), []  # seconds trained so far; when the clock last started
+
+    def score_if_due(step: int, state) -> None:
+        nonlocal trained, started
+        if step % every and step != total:
+            return
+        jax.block_until_ready(state)
+        trained += time.perf_counter() - started
+        _, accuracy = trainer.evaluate(state, *test)
+        curve.append({"step": step, "epochs": round(step / steps_per_epoch, 3),
+                      "train_seconds": round(trained, 2), "test_accuracy": accuracy})
+        started = time.perf_counter()  # epochs run back to back on the clock; only scoring is left out
+
+    state = trainer.initial_state
     for epoch in range(1, cfg.epochs + 1):
-        for state, _, _ in trainer.epoch_steps(state, epoch):
-            step += 1
-            if step % every and step != total:
-                continue
-            jax.block_until_ready(state)
-            clock += time.perf_counter() - start
-            _, accuracy = trainer.evaluate(state, *test)
-            curve.append({"step": step, "epochs": round(step / steps_per_epoch, 3),
-                          "train_seconds": round(clock, 2), "test_accuracy": accuracy})
-            start = time.perf_counter()
+        state, _, _ = run_epoch(trainer, state, epoch, after_step=score_if_due)
     reached = next((point for point in curve if point["test_accuracy"] >= target), None)
     extra = finish(trainer.eval_model(state)) if finish else {}
     return {

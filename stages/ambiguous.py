@@ -1,4 +1,5 @@
-"""Stage `ambiguous`: the test digits the model is least sure about, under four definitions of "ambiguous".
+"""Stage `ambiguous`: the test digits the model is least sure about, under the definitions of
+`stages.lib.ambiguity`.
 
 Reads the probabilities saved by `evaluate` (no second prediction pass) and the raw test images.
 Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previous result):
@@ -9,32 +10,27 @@ Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previo
 A definition that finds fewer than `top_n` digits (few errors, say) reports the ones it found.
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from stages.ambiguity import DEFINITIONS, TABLE_COLUMNS, describe
-from stages.atomic import atomic_dir, write_json
-from stages.errors import UserError, run_stage
-from stages.npz import read_npz
-from stages.params import load_params
-from stages.render import digit_caption, save_digit_png, save_gallery, write_csv
-
-PROBS_NPZ = Path("data/eval/probs.npz")
-TEST_SET = Path("data/prepared/test.npz")
-OUTPUT_DIR = Path("data/ambiguous")
+from stages.lib import paths
+from stages.lib.ambiguity import DEFINITIONS, describe
+from stages.lib.atomic import atomic_dir, write_csv, write_json
+from stages.lib.errors import UserError, run_stage
+from stages.lib.npz import read_npz
+from stages.lib.params import load_params
+from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
 
 
 def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """probs, labels, test indices and raw images, checked to describe the same test digits."""
-    predicted = read_npz(PROBS_NPZ, ("probs", "labels", "index"), "evaluate")
-    test = read_npz(TEST_SET, ("original", "index"), "preprocess")
+    predicted = read_npz(paths.PROBS_NPZ, ("probs", "labels", "index"), "evaluate")
+    test = read_npz(paths.TEST_NPZ, ("original", "index"), "preprocess")
     probs, labels, index = predicted["probs"], predicted["labels"], predicted["index"]
     n = len(labels)
     if probs.shape != (n, 10) or index.shape != (n,):
-        raise UserError(f"{PROBS_NPZ}: probs {probs.shape} / index {index.shape} do not fit {n} labels")
+        raise UserError(f"{paths.PROBS_NPZ}: probs {probs.shape} / index {index.shape} do not fit {n} labels")
     if test["original"].shape != (n, 28, 28) or not np.array_equal(test["index"], index):
-        raise UserError(f"{PROBS_NPZ}: does not match the test digits of {TEST_SET}; rerun the evaluate stage")
+        raise UserError(f"{paths.PROBS_NPZ}: does not match the test digits of {paths.TEST_NPZ}; rerun the evaluate stage")
     return probs, labels, index, test["original"]
 
 
@@ -47,21 +43,22 @@ def main() -> None:
     top_n = load_params("ambiguous").top_n
     probs, labels, index, originals = load_inputs()
     summary = {}
-    with atomic_dir(OUTPUT_DIR) as folder:
+    with atomic_dir(paths.AMBIGUOUS) as folder:
         for name, definition in DEFINITIONS.items():
             positions = definition(probs, labels, top_n)
-            rows = describe(probs, labels, positions, index)
-            for position, row in zip(positions, rows):
-                save_digit_png(originals[position], folder / name / f"{row['index']}.png")
-            write_csv(folder / name / "table.csv", rows, TABLE_COLUMNS)
+            table = describe(probs, labels, positions, index)
+            for position, test_index in zip(positions, table["index"]):
+                save_digit_png(originals[position], folder / name / f"{test_index}.png")
+            write_csv(folder / name / "table.csv", table)
+            rows = table.to_dict("records")
             save_gallery(
                 [originals[position] for position in positions],
                 [digit_caption(row) for row in rows],
                 folder / "galleries" / f"{name}.png",
                 title=title(name, len(rows), top_n),
-                wrong=[not row["correct"] for row in rows],
+                wrong=list(~table["correct"]),
             )
-            summary[name] = {"description": DEFINITIONS[name].__doc__, "digits": rows}
+            summary[name] = {"description": definition.__doc__, "digits": rows}
             print(f"{name}: {len(rows)} digits")
         write_json(folder / "summary.json", summary)
 

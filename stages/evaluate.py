@@ -1,8 +1,9 @@
 """Stage `evaluate`: scores the trained model on the prepared test set and shows examples of its work.
 
 Outputs:
-- eval/metrics.json: accuracy, loss, errors, macro F1, per-digit scores (byte-identical for identical
-  predictions, hence no timings in it);
+- eval/metrics.json: the headline figures, accuracy, loss, errors and macro F1 (byte-identical for
+  identical predictions, hence no timings in it);
+- eval/per_digit.csv: precision, recall, F1 and support of each digit, a `dvc plots` bar chart;
 - eval/speed.json: inference throughput (test digits per second, all views included with
   `evaluate.tta`), kept apart because it varies from run to run;
 - eval/confusion.csv: one `actual,predicted` row per test digit, for DVC's confusion-matrix plot;
@@ -12,59 +13,30 @@ Outputs:
 """
 
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from stages.ambiguity import describe
-from stages.atomic import atomic_dir, save_npz, write_json
-from stages.errors import UserError, run_stage
-from stages.metrics import example_positions, summarize
-from stages.npz import read_npz
-from stages.params import load_params
-from stages.predict import TTA_SHIFTS, load_classifier, predict_proba
-from stages.render import digit_caption, save_digit_png, save_gallery, write_csv
+from stages.lib import paths
+from stages.lib.ambiguity import describe
+from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
+from stages.lib.errors import run_stage
+from stages.lib.inference import TTA_SHIFTS, Classifier, predict_proba
+from stages.lib.metrics import example_positions, per_digit, summarize
+from stages.lib.model_files import load_classifier
+from stages.lib.params import load_params
+from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
+from stages.lib.prepared import load_test_set
 
-TEST_SET = Path("data/prepared/test.npz")
-MODEL_DIR = Path("data/model")
-METRICS_JSON = Path("eval/metrics.json")
-SPEED_JSON = Path("eval/speed.json")
-CONFUSION_CSV = Path("eval/confusion.csv")
-PROBS_NPZ = Path("data/eval/probs.npz")
-EXAMPLES_CSV = Path("data/eval/examples.csv")
-EXAMPLES_DIR = Path("data/eval/examples")
-EXAMPLES_PNG = Path("data/eval/examples.png")
-TEST_ARRAYS = ("images", "labels", "original", "index")
-EXAMPLE_COLUMNS = ("index", "label", "prediction", "confidence", "second", "second_confidence", "correct")
+EXAMPLE_COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "correct"]
 
 
-def load_test_set(path: Path = TEST_SET) -> dict[str, np.ndarray]:
-    """Reads test.npz (images, labels, original, index) and checks that the arrays fit together."""
-    arrays = read_npz(path, TEST_ARRAYS, "preprocess")
-    n = len(arrays["labels"])
-    for key in ("images", "original"):
-        if arrays[key].dtype != np.uint8 or arrays[key].shape != (n, 28, 28):
-            raise UserError(f"{path}: `{key}` is {arrays[key].dtype} {arrays[key].shape}, expected uint8 ({n}, 28, 28)")
-    if n == 0 or arrays["labels"].ndim != 1 or arrays["index"].shape != (n,):
-        raise UserError(f"{path}: expected at least one digit and equal-length labels and index")
-    if arrays["labels"].max() > 9:
-        raise UserError(f"{path}: labels must be digits 0-9, found {int(arrays['labels'].max())}")
-    return arrays
-
-
-def timed_predictions(
-    classifier: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int, tta: bool = False
-) -> tuple[np.ndarray, float]:
+def timed_predictions(classifier: Classifier, images: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
     """Probabilities for all images and the seconds they took (all five views each with `tta`),
-    compile time excluded.
-
-    One batch is predicted first and thrown away, so JIT compilation (seconds for a CNN) does not
-    count as inference time; it goes through `predict_proba` to get the same padded batch shape.
-    """
+    compile time excluded: one batch is predicted first, through the same padded shape, and thrown away."""
     predict_proba(classifier, images[:batch_size], batch_size)
     start = time.perf_counter()
-    probs = np.asarray(predict_proba(classifier, images, batch_size, tta), dtype=np.float32)
+    probs = predict_proba(classifier, images, batch_size, tta)
     return probs, time.perf_counter() - start
 
 
@@ -75,41 +47,41 @@ def write_examples(probs: np.ndarray, test: dict[str, np.ndarray], count: int) -
     what a person recognises.
     """
     positions = example_positions(probs, test["labels"], count)
-    rows = describe(probs, test["labels"], positions, test["index"])
-    write_csv(EXAMPLES_CSV, rows, EXAMPLE_COLUMNS)
-    with atomic_dir(EXAMPLES_DIR) as folder:
-        for position, row in zip(positions, rows):
-            save_digit_png(test["original"][position], folder / f"{row['index']}.png")
-    right = sum(row["correct"] for row in rows)
+    table = describe(probs, test["labels"], positions, test["index"])
+    write_csv(paths.EXAMPLES_CSV, table[EXAMPLE_COLUMNS])
+    with atomic_dir(paths.EXAMPLES_DIR) as folder:
+        for position, index in zip(positions, table["index"]):
+            save_digit_png(test["original"][position], folder / f"{index}.png")
+    right = int(table["correct"].sum())
     save_gallery(
         [test["original"][position] for position in positions],
-        [digit_caption(row) for row in rows],
-        EXAMPLES_PNG,
+        [digit_caption(row) for row in table.to_dict("records")],
+        paths.EXAMPLES_PNG,
         title=f"Test digits: {right} right (most confident per digit), "
-        f"{len(rows) - right} wrong (most confident errors, red)",
+        f"{len(table) - right} wrong (most confident errors, red)",
         columns=min(count, 12),
-        wrong=[not row["correct"] for row in rows],
+        wrong=list(~table["correct"]),
     )
 
 
 def main() -> None:
     params = load_params("evaluate")
-    test = load_test_set()
-    classifier = load_classifier(MODEL_DIR)
+    test = load_test_set(paths.TEST_NPZ)
+    classifier = load_classifier(paths.MODEL)
     probs, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
     labels = test["labels"]
     metrics = summarize(probs, labels)
-    write_json(METRICS_JSON, metrics)
+    write_json(paths.METRICS_JSON, metrics)
+    write_csv(paths.PER_DIGIT_CSV, per_digit(probs, labels))
     throughput = len(labels) / max(seconds, 1e-9)
-    write_json(SPEED_JSON, {
+    write_json(paths.SPEED_JSON, {
         "inference_images_per_second": round(throughput, 1),
         "test_images": len(labels),
         "views_per_image": len(TTA_SHIFTS) if params.tta else 1,
         "seconds": round(seconds, 4),
     })
-    confusion = ({"actual": int(a), "predicted": int(p)} for a, p in zip(labels, probs.argmax(axis=1)))
-    write_csv(CONFUSION_CSV, confusion, ("actual", "predicted"))
-    save_npz(PROBS_NPZ, probs=probs, labels=labels.astype(np.uint8), index=test["index"].astype(np.int64))
+    write_csv(paths.CONFUSION_CSV, pd.DataFrame({"actual": labels.astype(np.int64), "predicted": probs.argmax(axis=1)}))
+    save_npz(paths.PROBS_NPZ, probs=probs, labels=labels.astype(np.uint8), index=test["index"].astype(np.int64))
     write_examples(probs, test, params.examples)
     print(
         f"test accuracy {metrics['accuracy']:.2%} ({metrics['errors']} errors of {len(labels)}), "

@@ -32,7 +32,7 @@ def mnist_mirror() -> Path:
 def mnist_train(mnist_mirror):
     """The official training images and labels, decompressed once for the whole session and
     read-only, so that no test can change what the next one sees."""
-    from stages.idx import load_split
+    from stages.lib.idx import load_split
 
     images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
     images.setflags(write=False)
@@ -43,7 +43,7 @@ def mnist_train(mnist_mirror):
 @pytest.fixture(scope="session")
 def train_params(repo_root):
     """`train_params(**changes)`: the shipped params.yaml's train section with `changes`, validated."""
-    from stages.params import parse_params
+    from stages.lib.params import parse_params
 
     def make(**changes):
         params = yaml.safe_load((repo_root / "params.yaml").read_text())
@@ -96,19 +96,14 @@ def make_project(repo_root, working_tree_files, stage_env):
 
 @pytest.fixture(scope="session")
 def edit_params():
-    """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml,
-    adding any that are new (as a typo would), for runs without `dvc exp run -S`."""
+    """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml with
+    the project's one dotted editor (`stages.lib.params.with_settings`), adding any that are new (as
+    a typo would), for runs without `dvc exp run -S`."""
+    from stages.lib.params import with_settings
 
     def edit(project: Path, changes: dict[str, object]) -> None:
         path = project / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, key = dotted.split(".")
-            section = params
-            for parent in parents:
-                section = section[parent]
-            section[key] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        path.write_text(yaml.safe_dump(with_settings(yaml.safe_load(path.read_text()), changes), sort_keys=False))
 
     return edit
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages.ambiguity import (
+from stages.lib.ambiguity import (
     DEFINITIONS,
     confident_wrong,
     describe,

@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from stages import ambiguous
-from stages.errors import UserError
+from stages.lib.errors import UserError
 
 N = 30
 TEST_INDEX = np.arange(1200, 1200 + N, dtype=np.int64)  # not 0..N-1, so file names prove the mapping

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from stages.atomic import atomic_dir, atomic_path, save_npz, write_json
+from stages.lib.atomic import atomic_dir, atomic_path, save_npz, write_json
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stages import checkpoint
-from stages.errors import UserError
+from stages.lib import checkpoint
+from stages.lib.errors import UserError
 
 
 def tree():

@@ -5,10 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
-from stages import classical
-from stages.errors import UserError
-from stages.idx import load_split
-from stages.params import CLASSICAL_MODELS
+from stages.lib import classical
+from stages.lib.errors import UserError
+from stages.lib.idx import load_split
+from stages.lib.params import CLASSICAL_MODELS
 
 SETTINGS = {"pca_components": 30, "svc_c": 10.0, "knn_neighbors": 3, "seed": 0}
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stages import deskew as deskew_module
-from stages.deskew import deskew, skew_moments
-from stages.idx import read_images
+from stages.lib import deskew as deskew_module
+from stages.lib.deskew import deskew, skew_moments
+from stages.lib.idx import read_images
 
 
 def slanted_stroke(slope: float) -> np.ndarray:

@@ -9,9 +9,10 @@ import yaml
 from flax import nnx
 from PIL import Image
 
-from stages import checkpoint, evaluate
-from stages.errors import UserError
-from stages.models import build_model, init_rngs
+from stages import evaluate
+from stages.lib import checkpoint
+from stages.lib.errors import UserError
+from stages.lib.models import build_model, init_rngs
 
 N = 40
 TEST_INDEX = np.arange(N, dtype=np.int64)
@@ -38,11 +39,17 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
     return tmp_path
 
 
-def test_writes_metrics_speed_confusion_probs_and_examples(project, capsys):
+def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, capsys):
     evaluate.main()
     metrics = json.loads((project / "eval/metrics.json").read_text())
-    assert set(metrics) == {"accuracy", "loss", "errors", "macro_f1", "per_digit"}
-    assert sum(d["support"] for d in metrics["per_digit"].values()) == N
+    assert set(metrics) == {"accuracy", "loss", "errors", "macro_f1"}
+
+    with open(project / "eval/per_digit.csv") as f:
+        per_digit = list(csv.DictReader(f))
+    assert list(per_digit[0]) == ["digit", "precision", "recall", "f1", "support"]
+    assert [int(row["digit"]) for row in per_digit] == list(range(10))
+    assert [int(row["support"]) for row in per_digit] == [N // 10] * 10  # labels 0..9, four of each
+    assert all(0 <= float(row[key]) <= 1 for row in per_digit for key in ("precision", "recall", "f1"))
 
     speed = json.loads((project / "eval/speed.json").read_text())
     assert speed["test_images"] == N and speed["inference_images_per_second"] > 0 and speed["views_per_image"] == 1
@@ -60,6 +67,10 @@ def test_writes_metrics_speed_confusion_probs_and_examples(project, capsys):
         confusion = list(csv.DictReader(f))
     assert len(confusion) == N and list(confusion[0]) == ["actual", "predicted"]
     assert [int(r["predicted"]) for r in confusion] == probs.argmax(axis=1).tolist()
+    assert [int(r["actual"]) for r in confusion] == labels.tolist()
+    for row in per_digit:  # recall of a digit: the share of its test digits predicted as it
+        mine = [r for r in confusion if r["actual"] == row["digit"]]
+        assert float(row["recall"]) == round(sum(r["predicted"] == row["digit"] for r in mine) / len(mine), 6)
 
     with open(project / "data/eval/examples.csv") as f:
         examples = list(csv.DictReader(f))
@@ -80,10 +91,11 @@ def test_writes_metrics_speed_confusion_probs_and_examples(project, capsys):
 
 
 def test_metrics_are_byte_identical_across_runs(project):
+    files = ("eval/metrics.json", "eval/per_digit.csv", "eval/confusion.csv", "data/eval/examples.csv")
     evaluate.main()
-    first = (project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()
+    first = [(project / name).read_bytes() for name in files]
     evaluate.main()
-    assert ((project / "eval/metrics.json").read_bytes(), (project / "data/eval/examples.csv").read_bytes()) == first
+    assert [(project / name).read_bytes() for name in files] == first
 
 
 def test_test_time_augmentation_predicts_five_views_of_every_digit(project, edit_params):
@@ -102,14 +114,9 @@ def test_missing_model_is_a_user_error(project):
         evaluate.main()
 
 
-def test_test_set_with_wrong_image_shape_is_a_user_error(project):
-    np.savez(project / "data/prepared/test.npz", images=np.zeros((N, 14, 14), np.uint8),
-             labels=np.zeros(N, np.uint8), original=np.zeros((N, 28, 28), np.uint8), index=TEST_INDEX)
-    with pytest.raises(UserError, match=r"test.npz: `images` is uint8 \(40, 14, 14\)"):
-        evaluate.main()
-
-
-def test_test_set_without_original_images_is_a_user_error(project):
+def test_a_bad_test_set_is_a_user_error_and_writes_nothing(project):
+    """(Every check of test.npz is tests/test_prepared.py's.)"""
     np.savez(project / "data/prepared/test.npz", images=np.zeros((N, 28, 28), np.uint8), labels=np.zeros(N, np.uint8))
     with pytest.raises(UserError, match=r"test.npz: missing array\(s\) original, index; rerun the preprocess stage"):
         evaluate.main()
+    assert not (project / "eval").exists() and not (project / "data/eval").exists()

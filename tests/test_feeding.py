@@ -5,7 +5,7 @@ import jax
 import numpy as np
 
 from bench.feeding import feeders, measure, training_step
-from stages.training import epoch_order
+from stages.lib.trainer import epoch_order
 
 
 def test_every_way_of_feeding_reaches_the_same_weights(mnist_train, train_params):

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from stages.errors import UserError
-from stages.idx import IMAGES_MAGIC, LABELS_MAGIC, load_split, read_images, read_labels
+from stages.lib.errors import UserError
+from stages.lib.idx import IMAGES_MAGIC, LABELS_MAGIC, load_split, read_images, read_labels
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from stages.atomic import write_json
-from stages.metrics import example_positions, summarize
+from stages.lib.atomic import write_json
+from stages.lib.metrics import example_positions, summarize
 
 
 def one_hot_ish(predictions: list[int], confidence: list[float]) -> np.ndarray:

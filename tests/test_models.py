@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stages.errors import UserError
-from stages.models import MODELS, build_model, count_params, max_pool_2x2
-from stages.params import NEURAL_MODELS
+from stages.lib.errors import UserError
+from stages.lib.models import MODELS, build_model, count_params, max_pool_2x2
+from stages.lib.params import NEURAL_MODELS
 
 WIDTH = 8
 

@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from stages.errors import UserError
-from stages.params import load_params, parse_params
+from stages.lib.errors import UserError
+from stages.lib.params import load_params, parse_params, with_settings
 
 
 @pytest.fixture(scope="module")
@@ -15,13 +15,7 @@ def shipped(repo_root) -> dict:
 
 
 def with_change(raw: dict, dotted: str, value) -> dict:
-    changed = copy.deepcopy(raw)
-    *parents, last = dotted.split(".")
-    node = changed
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return changed
+    return with_settings(raw, {dotted: value})
 
 
 def test_shipped_params_are_valid(repo_root):
@@ -51,8 +45,7 @@ def test_bad_values_name_key_value_and_rule(shipped, dotted, value, message):
 
 
 def test_a_typo_is_an_unknown_key_and_lists_the_allowed_ones(shipped):
-    raw = copy.deepcopy(shipped)
-    raw["train"]["epoch"] = 3
+    raw = with_change(shipped, "train.epoch", 3)
     with pytest.raises(UserError, match=r"train\.epoch: unknown key \(allowed here: model, width, epochs"):
         parse_params(raw)
 
@@ -70,6 +63,22 @@ def test_every_problem_is_reported_on_one_line(shipped):
         parse_params(raw)
     assert "\n" not in str(error.value)
     assert "train.epochs" in str(error.value) and "ambiguous.top_n" in str(error.value)
+
+
+def test_settings_change_a_copy_and_reach_nested_keys(shipped):
+    before = copy.deepcopy(shipped)
+    changed = with_settings(shipped, {"train.epochs": 2, "preprocess.augment.copies": 0, "committee.seeds": [4, 5]})
+    assert shipped == before  # the loaded params themselves are left alone
+    params = parse_params(changed)
+    assert (params.train.epochs, params.preprocess.augment.copies, params.committee.seeds) == (2, 0, [4, 5])
+    assert parse_params(shipped).train.epochs == shipped["train"]["epochs"]
+
+
+def test_a_setting_for_a_key_that_does_not_exist_is_added_for_the_schema_to_reject(shipped):
+    with pytest.raises(UserError, match=r"train\.augment\.rotation: unknown key \(allowed here: rotation_deg"):
+        parse_params(with_settings(shipped, {"train.augment.rotation": 5.0}))
+    with pytest.raises(UserError, match=r"trian: unknown key"):
+        parse_params(with_settings(shipped, {"trian.epochs": 5}))
 
 
 def test_unreadable_files_are_named(tmp_path):

@@ -21,8 +21,8 @@ import numpy as np
 import psutil
 import pytest
 
-from stages.ambiguity import DEFINITIONS
 from stages.download import SHA256
+from stages.lib.ambiguity import DEFINITIONS
 
 pytestmark = pytest.mark.e2e
 

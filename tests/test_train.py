@@ -1,12 +1,23 @@
-"""The train stage on a small real slice: outputs, exact resume after an interruption, baselines."""
+"""The train stage on a small real slice: outputs, exact resume after an interruption, baselines,
+and the params that only the data can check. (The training loop itself is tests/test_fit.py's.)"""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from stages import train as train_stage
-from stages.atomic import save_npz
+from stages.lib import fit as fit_module
+from stages.lib import paths
+from stages.lib.atomic import save_npz
+from stages.lib.errors import UserError
+from stages.lib.fit import HISTORY_COLUMNS
+
+OUT = paths.TRAIN
 
 
 @pytest.fixture(scope="module")
@@ -35,36 +46,45 @@ def project(tmp_path, monkeypatch, repo_root, prepared):
 
 def test_writes_model_history_metrics_and_checkpoint(project):
     train_stage.main([])
-    header, first, second = train_stage.PIPELINE.history.read_text().splitlines()
-    assert header == ",".join(train_stage.HISTORY_COLUMNS)
+    header, first, second = OUT.history.read_text().splitlines()
+    assert header == ",".join(HISTORY_COLUMNS)
+    assert [first.split(",")[0], second.split(",")[0]] == ["1", "2"]
     assert float(second.split(",")[1]) < float(first.split(",")[1])  # the training loss fell
-    summary = yaml.safe_load(train_stage.PIPELINE.metrics.read_text())
+    summary = yaml.safe_load(OUT.metrics.read_text())
     assert set(summary) == {"val_accuracy", "val_loss", "train_seconds", "images_per_second"}
     assert 0 <= summary["val_accuracy"] <= 1
-    assert (train_stage.PIPELINE.model / "model.msgpack").is_file() and train_stage.PIPELINE.checkpoint.is_file()
+    assert summary["val_accuracy"] == float(second.split(",")[4])  # the last epoch's
+    assert sorted(path.name for path in OUT.model.iterdir()) == ["model.json", "model.msgpack"]
+    assert json.loads((OUT.model / "model.json").read_text())["model"] == "vgg_bn"
+    assert OUT.checkpoint.is_file()
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(project, monkeypatch, capsys):
     train_stage.main([])
-    uninterrupted = (train_stage.PIPELINE.model / "model.msgpack").read_bytes()
-    shutil.rmtree("data/model")
-    train_stage.PIPELINE.checkpoint.unlink()
+    uninterrupted = (OUT.model / "model.msgpack").read_bytes()
+    history = OUT.history.read_text()
+    shutil.rmtree(OUT.model)
+    OUT.checkpoint.unlink()
 
-    run_epoch = train_stage.run_epoch
+    run_epoch = fit_module.run_epoch
 
-    def interrupted_in_epoch_2(trainer, state, epoch, cfg):
+    def interrupted_in_epoch_2(trainer, state, epoch, *args, **kwargs):
         if epoch == 2:
             raise KeyboardInterrupt
-        return run_epoch(trainer, state, epoch, cfg)
+        return run_epoch(trainer, state, epoch, *args, **kwargs)
 
-    monkeypatch.setattr(train_stage, "run_epoch", interrupted_in_epoch_2)
+    monkeypatch.setattr(fit_module, "run_epoch", interrupted_in_epoch_2)  # Ctrl-C during epoch 2
     with pytest.raises(KeyboardInterrupt):
         train_stage.main([])
-    assert not (train_stage.PIPELINE.model).exists()
-    monkeypatch.setattr(train_stage, "run_epoch", run_epoch)
+    assert not OUT.model.exists() and OUT.checkpoint.is_file()
+    monkeypatch.setattr(fit_module, "run_epoch", run_epoch)
+    capsys.readouterr()
     train_stage.main([])
     assert "resuming after epoch 1" in capsys.readouterr().out
-    assert (train_stage.PIPELINE.model / "model.msgpack").read_bytes() == uninterrupted
+    assert (OUT.model / "model.msgpack").read_bytes() == uninterrupted
+    seconds = HISTORY_COLUMNS.index("seconds")
+    assert [row.split(",")[:seconds] for row in OUT.history.read_text().splitlines()] == \
+        [row.split(",")[:seconds] for row in history.splitlines()]
 
 
 def test_a_checkpoint_of_other_params_is_not_resumed(project, capsys):
@@ -78,13 +98,65 @@ def test_a_checkpoint_of_other_params_is_not_resumed(project, capsys):
 def test_a_classical_baseline_goes_through_the_same_stage(project):
     project(model="knn")
     train_stage.main([])
-    assert (train_stage.PIPELINE.model / "model.pkl").is_file()
-    assert len(train_stage.PIPELINE.history.read_text().splitlines()) == 2
-    assert yaml.safe_load(train_stage.PIPELINE.metrics.read_text())["val_accuracy"] > 0.7
+    assert sorted(path.name for path in OUT.model.iterdir()) == ["model.json", "model.pkl"]
+    assert len(OUT.history.read_text().splitlines()) == 2
+    assert yaml.safe_load(OUT.metrics.read_text())["val_accuracy"] > 0.7
+
+
+def test_a_committee_member_writes_only_under_its_own_folder(project):
+    train_stage.main(["--model", "knn", "--seed", "3", "--out", "data/committee/knn-3"])
+    member = paths.TrainOutputs.under(paths.COMMITTEE / "knn-3")
+    assert json.loads((member.model / "model.json").read_text()) == {"model": "knn"}
+    assert member.history.is_file() and member.metrics.is_file() and member.checkpoint.parent.is_dir()
+    assert not OUT.model.exists() and not OUT.metrics.exists() and not OUT.history.exists()
 
 
 def test_a_diverging_run_stops_with_the_epoch_and_step(project):
     project(model="flat_mlp", optimizer="sgd", schedule="constant", learning_rate=10.0, label_smoothing=0.0)
-    with pytest.raises(train_stage.UserError, match=r"^train: the loss became (nan|inf) at epoch \d+, step \d+"):
+    with pytest.raises(UserError, match=r"^train: the loss became (nan|inf) at epoch \d+, step \d+; lower train\.learning_rate \(now 10\.0\)"):
         train_stage.main([])
-    assert not train_stage.PIPELINE.model.exists()
+    assert not OUT.model.exists()
+
+
+# --- params that only the data can check: one line naming the key, before any work -------------
+
+
+def test_a_batch_larger_than_the_training_set_is_a_user_error(project):
+    project(batch_size=1024)
+    with pytest.raises(UserError, match=r"^params\.yaml: train\.batch_size = 1024 is larger than the 512 training images$"):
+        train_stage.main([])
+    assert not OUT.model.exists() and not OUT.checkpoint.parent.exists()
+
+
+def baseline(train_params, model: str, **classical):
+    cfg = train_params(model=model)
+    return cfg.model_copy(update={"classical": cfg.classical.model_copy(update=classical)})
+
+
+@pytest.mark.parametrize(
+    "model, classical, n_images, message",
+    [
+        ("svc", {"pca_components": 20}, 10, r"train\.classical\.pca_components = 20: at most min\(training images, 784\) = 10 components exist"),
+        ("knn", {"pca_components": 5, "knn_neighbors": 30}, 20, r"train\.classical\.knn_neighbors = 30: only 20 training images"),
+    ],
+)
+def test_a_baseline_asking_more_of_the_data_than_it_holds_is_a_user_error(train_params, model, classical, n_images, message):
+    with pytest.raises(UserError, match=rf"^params\.yaml: {message}$"):
+        train_stage.check_fits_data(baseline(train_params, model, **classical), n_images)
+
+
+def test_a_baseline_may_use_all_the_data_holds(train_params):
+    train_stage.check_fits_data(baseline(train_params, "knn", pca_components=20, knn_neighbors=20), 20)
+    train_stage.check_fits_data(baseline(train_params, "svc", pca_components=784, knn_neighbors=50), 1000)  # svc has no neighbours
+
+
+def test_a_batch_that_does_not_split_evenly_over_the_devices_is_a_user_error(repo_root):
+    check = ("import yaml; from stages.lib.params import parse_params; from stages.train import check_fits_data; "
+             "from stages.lib.errors import run_stage; "
+             "cfg = parse_params(yaml.safe_load(open('params.yaml'))).train.model_copy(update={'batch_size': 30}); "
+             "run_stage(lambda: check_fits_data(cfg, 512))")
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", check], cwd=repo_root, env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == ("error: params.yaml: train.batch_size = 30 must be a multiple of the 4 devices JAX sees, "
+                                   "so every device gets an equal share")

@@ -1,8 +1,8 @@
 """Seeded random distortions of digits, for the augmented copies cached by the preprocess stage.
 
 More training digits that are plausibly written differently teach a classifier the invariances
-it should have. Each distorted image is a random affine map (rotation, shift, zoom and shear about
-the image centre) composed with an elastic distortion (Simard, Steinkraus and Platt, 2003: a
+it should have. Each distorted image is a random affine map (`stages.lib.affine`, the same one the
+train step draws) composed with an elastic distortion (Simard, Steinkraus and Platt, 2003: a
 uniform random displacement field in [-1, 1] per pixel and axis, smoothed by a Gaussian of width
 `elastic_sigma` and scaled by `elastic_alpha`), which mimics the wobble of a hand. A strength of 0
 turns its distortion off, and all zero strengths give back the input exactly.
@@ -13,6 +13,8 @@ expression, and one bilinear gather reads all of them.
 
 import numpy as np
 from scipy import ndimage
+
+from stages.lib.affine import sampling_matrices, source_coordinates
 
 SIDE = 28
 _CHUNK = 4096  # images per step: keeps the float temporaries at some tens of MB
@@ -58,18 +60,12 @@ def _smoothing_matrix(sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter1d(np.eye(SIDE), sigma, axis=0, mode="constant").astype(np.float32)
 
 
-def _sampling_matrices(rng, n, rotation_deg, scale, shear_deg) -> np.ndarray:
-    """(n, 2, 2) maps from an output pixel's offset to its source offset, in (row, column) order.
-
-    The digit is zoomed by z, sheared by h (columns move with rows, like a slant) and rotated by
-    theta; sampling needs the inverse, (1/z) Shear(-h) Rotation(-theta).
-    """
+def _sampling_matrices(rng: np.random.Generator, n: int, rotation_deg: float, scale: float, shear_deg: float) -> np.ndarray:
+    """(n, 2, 2) float32 sampling matrices of `affine`, from strengths drawn uniformly in [-s, s]."""
     theta = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg, n))
     slant = np.tan(np.deg2rad(rng.uniform(-shear_deg, shear_deg, n)))
     zoom = 1.0 + rng.uniform(-scale, scale, n)
-    cos, sin = np.cos(theta), np.sin(theta)
-    matrices = np.stack([np.stack([cos, sin], -1), np.stack([-slant * cos - sin, cos - slant * sin], -1)], -2)
-    return (matrices / zoom[:, None, None]).astype(np.float32)
+    return sampling_matrices(theta, slant, zoom).astype(np.float32)
 
 
 def distort(images: np.ndarray, rng: np.random.Generator, *, rotation_deg: float, shift_px: float,
@@ -88,13 +84,19 @@ def distort(images: np.ndarray, rng: np.random.Generator, *, rotation_deg: float
     out = np.empty(images.shape, dtype=np.uint8)
     for start in range(0, len(images), _CHUNK):
         part = slice(start, start + _CHUNK)
-        offsets = _OFFSETS - shifts[part, :, None, None]
+        offsets = _OFFSETS
         if smoothing is not None:
-            field = rng.random(offsets.shape, dtype=np.float32) * 2 - 1
-            offsets += np.float32(elastic_alpha) * (smoothing @ field @ smoothing.T)
-        source = np.einsum("nij,njhw->nihw", matrices[part], offsets) + _CENTRE
-        out[part] = _bilinear(images[part], source[:, 0], source[:, 1])
+            field = rng.random((len(images[part]), 2, SIDE, SIDE), dtype=np.float32) * 2 - 1
+            offsets = _OFFSETS + np.float32(elastic_alpha) * (smoothing @ field @ smoothing.T)
+        out[part] = warp(images[part], matrices[part], shifts[part], offsets)
     return out
+
+
+def warp(images: np.ndarray, matrices: np.ndarray, shifts: np.ndarray, offsets: np.ndarray = _OFFSETS) -> np.ndarray:
+    """uint8 images (n, 28, 28) resampled through the affine maps of `stages.lib.affine` (matrices
+    (n, 2, 2), shifts (n, 2)); `offsets` (2 or n, 2, 28, 28) may add a displacement per pixel."""
+    source = source_coordinates(matrices, shifts, offsets, _CENTRE)
+    return _bilinear(images, source[:, 0], source[:, 1])
 
 
 def augment(images: np.ndarray, labels: np.ndarray, copies: int, rng: np.random.Generator,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.render import digit_caption, save_digit_png, save_gallery, upscale, write_csv
+from stages.lib.pictures import digit_caption, save_digit_png, save_gallery, upscale, write_csv
 
 DIGIT = np.arange(28 * 28, dtype=np.uint16).reshape(28, 28).astype(np.uint8)
 

@@ -18,8 +18,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from stages.errors import UserError
-
 _KERAS_KERNEL_INIT = nnx.initializers.glorot_uniform()
 
 
@@ -243,7 +241,7 @@ def init_rngs(seed: int) -> nnx.Rngs:
 def build_model(name: str, *, width: int, rngs: nnx.Rngs) -> nnx.Module:
     """A freshly initialised model; `width` only matters for vgg_bn."""
     if name not in MODELS:
-        raise UserError(f"train.model = {name!r}: not a neural model (choose one of {', '.join(MODELS)})")
+        raise ValueError(f"{name!r} is not a neural model; choose one of {', '.join(MODELS)}")
     return MODELS[name](width, rngs)
 
 

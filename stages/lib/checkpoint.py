@@ -12,8 +12,8 @@ import jax
 import numpy as np
 from flax import serialization
 
-from stages.atomic import write_bytes
-from stages.errors import UserError
+from stages.lib.atomic import write_bytes
+from stages.lib.errors import UserError
 
 
 def _is_key(leaf) -> bool:

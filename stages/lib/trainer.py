@@ -11,14 +11,15 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx, struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from stages.errors import UserError
-from stages.models import to_inputs
-from stages.params import Train
-from stages.random_affine import is_identity, random_affine
+from stages.lib.batch_augment import is_identity, random_affine
+from stages.lib.batches import padded_batches
+from stages.lib.models import to_inputs
+from stages.lib.params import Train
 
 Batch = tuple[jax.Array, jax.Array]  # uint8 images (B, 28, 28), int labels (B,)
 
@@ -116,17 +117,15 @@ def epoch_order(key: jax.Array, n: int, batch_size: int) -> jax.Array:
 
 
 class Trainer:
-    """Holds the compiled functions and the device-resident data for one training run."""
+    """Holds the compiled functions and the device-resident data for one training run.
+
+    `cfg.batch_size` must be a multiple of the number of devices (each gets an equal share) and
+    at most the number of training images; the train stage checks both before building one.
+    """
 
     def __init__(self, model: nnx.Module, cfg: Train, train_data: Batch, steps_per_epoch: int):
         self.cfg = cfg
-        devices = jax.devices()
-        if cfg.batch_size % len(devices):
-            raise UserError(
-                f"params.yaml: train.batch_size = {cfg.batch_size} must be a multiple of the "
-                f"{len(devices)} devices JAX sees, so every device gets an equal share"
-            )
-        mesh = Mesh(devices, ("data",))
+        mesh = Mesh(jax.devices(), ("data",))
         self.replicated = NamedSharding(mesh, PartitionSpec())
         batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
         self.tx = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
@@ -163,19 +162,13 @@ class Trainer:
         return jnp.sum(losses * mask), jnp.sum(correct)
 
     def evaluate(self, state: TrainState, images, labels, batch_size: int = 1000) -> tuple[float, float]:
-        """Mean loss and accuracy of the EMA weights on a held-out set, in padded fixed-size batches."""
-        n = len(labels)
+        """Mean loss and accuracy of the EMA weights on a held-out set, in `padded_batches`."""
         total_loss, total_correct = 0.0, 0
-        for start in range(0, n, batch_size):
-            x, y = images[start : start + batch_size], labels[start : start + batch_size]
-            pad = batch_size - len(y)
-            mask = jnp.arange(batch_size) < len(y)
-            x = jnp.pad(jnp.asarray(x), ((0, pad), (0, 0), (0, 0)))
-            y = jnp.pad(jnp.asarray(y, jnp.int32), (0, pad))
-            loss, correct = self._evaluate(state.ema, state.rest, x, y, mask)
+        for (x, y), count in padded_batches((np.asarray(images), np.asarray(labels, np.int32)), batch_size):
+            loss, correct = self._evaluate(state.ema, state.rest, x, y, jnp.arange(batch_size) < count)
             total_loss += float(loss)
             total_correct += int(correct)
-        return total_loss / n, total_correct / n
+        return total_loss / len(labels), total_correct / len(labels)
 
     def eval_model(self, state: TrainState) -> nnx.Module:
         """The trained model in evaluation mode, carrying the EMA weights."""

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stages import augment as augment_module
-from stages.augment import augment, distort
-from stages.idx import load_split
+from stages.lib import distortions as augment_module
+from stages.lib.distortions import augment, distort
+from stages.lib.idx import load_split
 
 STRENGTHS = dict(rotation_deg=10.0, shift_px=2.0, scale=0.1, shear_deg=10.0, elastic_alpha=8.0, elastic_sigma=3.0)
 OFF = dict(rotation_deg=0.0, shift_px=0.0, scale=0.0, shear_deg=0.0, elastic_alpha=0.0, elastic_sigma=3.0)

@@ -6,9 +6,12 @@ in metrics only when the model really changed.
 """
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-DIGITS = tuple(range(10))
+from stages.lib.idx import NUM_CLASSES
+
+DIGITS = tuple(range(NUM_CLASSES))
 # Keeps log(0) finite when a model puts exactly zero probability on the true digit.
 _LOSS_CLIP = 1e-7
 
@@ -18,33 +21,29 @@ def _r(value) -> float:
 
 
 def summarize(probs: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, cross-entropy loss, error count, macro F1 and per-digit precision/recall/F1/support.
+    """The headline figures: accuracy, cross-entropy loss, error count and macro F1.
 
     Macro F1 averages over the digits that occur among the labels or predictions (scikit-learn's
-    default), so a small test subset missing a digit is not penalised for it; `per_digit` always
-    lists all ten, with zeros where a digit never occurs.
+    default), so a small test subset missing a digit is not penalised for it.
     """
     labels = np.asarray(labels).astype(np.int64)
     predictions = probs.argmax(axis=1)
     true_p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), _LOSS_CLIP, 1.0)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predictions, labels=list(DIGITS), zero_division=0
-    )
     return {
         "accuracy": _r((predictions == labels).mean()),
         "loss": _r(-np.log(true_p).mean()),
         "errors": int((predictions != labels).sum()),
         "macro_f1": _r(f1_score(labels, predictions, average="macro", zero_division=0)),
-        "per_digit": {
-            str(digit): {
-                "precision": _r(precision[digit]),
-                "recall": _r(recall[digit]),
-                "f1": _r(f1[digit]),
-                "support": int(support[digit]),
-            }
-            for digit in DIGITS
-        },
     }
+
+
+def per_digit(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Precision, recall, F1 and support of every digit, one row each (zeros for a digit that never occurs)."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        np.asarray(labels).astype(np.int64), probs.argmax(axis=1), labels=list(DIGITS), zero_division=0
+    )
+    table = pd.DataFrame({"digit": DIGITS, "precision": precision, "recall": recall, "f1": f1, "support": support})
+    return table.round(6)
 
 
 def example_positions(probs: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:

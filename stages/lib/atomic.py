@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 # mkstemp/mkdtemp create owner-only entries; outputs get the modes a plain open()/mkdir() would.
 _UMASK = os.umask(0)
@@ -85,3 +86,9 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
+
+def write_csv(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Writes a table as CSV, without the index and with "\\n" line ends on every platform."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, lineterminator="\n")

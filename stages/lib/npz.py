@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError
+from stages.lib.errors import UserError
 
 
 def read_npz(path: Path, keys: tuple[str, ...], producer: str) -> dict[str, np.ndarray]:

@@ -1,15 +1,13 @@
-"""Files meant for people rather than for the next stage: digit PNGs, captioned galleries, CSV tables.
+"""Pictures meant for people rather than for the next stage: digit PNGs and captioned galleries.
 
-Every writer goes through `stages.atomic`, and the PNGs carry no timestamp or version string, so
+Every writer goes through `stages.lib.atomic`, and the PNGs carry no timestamp or version string, so
 the same digits and captions always give the same bytes and DVC sees no change when there is none.
 """
 
-import csv
-import io
 import math
 import os
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -19,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from stages.atomic import atomic_path, write_text  # noqa: E402
+from stages.lib.atomic import atomic_path  # noqa: E402
 
 # matplotlib stamps its version into PNGs by default; dropping it keeps the bytes the same across
 # upgrades that draw identically.
@@ -92,12 +90,3 @@ def save_gallery(
                   color="tab:red" if is_wrong else "black", linespacing=1.2)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, metadata=_PNG_METADATA)
-
-
-def write_csv(path: str | os.PathLike, rows: Iterable[Mapping], columns: Sequence[str]) -> None:
-    """Writes rows (dicts) as a CSV with exactly `columns`, in that order; other keys are left out."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())

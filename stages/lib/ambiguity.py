@@ -9,6 +9,7 @@ Equal scores are ordered by position, so the same probabilities always give the 
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 # Stops log(0) for a probability of exactly zero; contributes nothing measurable to the entropy.
 _EPSILON = 1e-12
@@ -70,34 +71,27 @@ DEFINITIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "highest_entropy": highest_entropy,
 }
 
-TABLE_COLUMNS = (
-    "index", "label", "prediction", "confidence", "second", "second_confidence", "margin", "entropy", "correct",
-)
+def describe(probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per position, in order: what the model said about that digit.
 
-
-def describe(
-    probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index: np.ndarray | None = None
-) -> list[dict]:
-    """One row per position: what the model said about that digit, as plain Python values.
-
-    `index` maps positions to test-set indices (the `index` array of test.npz); without it the
-    positions themselves are reported. Floats are rounded to 6 decimals so JSON/CSV are byte-stable.
+    Columns: index, label, prediction, confidence, second, second_confidence, margin, entropy,
+    correct. `index` maps positions to test-set indices (the `index` array of test.npz); without
+    it the positions themselves are reported. Floats are rounded to 6 decimals so the JSON and CSV
+    written from it are byte-stable.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    index = np.arange(len(probs)) if index is None else index
-    prediction, confidence, second, second_p = top_two(probs[positions])
-    gap, spread = margin(probs[positions]), entropy(probs[positions])
-    return [
-        {
-            "index": int(index[position]),
-            "label": int(labels[position]),
-            "prediction": int(prediction[row]),
-            "confidence": round(float(confidence[row]), 6),
-            "second": int(second[row]),
-            "second_confidence": round(float(second_p[row]), 6),
-            "margin": round(float(gap[row]), 6),
-            "entropy": round(float(spread[row]), 6),
-            "correct": bool(prediction[row] == labels[position]),
-        }
-        for row, position in enumerate(positions)
-    ]
+    index = np.arange(len(probs)) if index is None else np.asarray(index)
+    chosen, given = probs[positions], np.asarray(labels)[positions].astype(np.int64)
+    prediction, confidence, second, second_p = top_two(chosen)
+    table = pd.DataFrame({
+        "index": index[positions].astype(np.int64),
+        "label": given,
+        "prediction": prediction.astype(np.int64),
+        "confidence": confidence.astype(np.float64),
+        "second": second.astype(np.int64),
+        "second_confidence": second_p.astype(np.float64),
+        "margin": margin(chosen),
+        "entropy": entropy(chosen),
+        "correct": prediction == given,
+    })
+    return table.round(6)

@@ -5,13 +5,14 @@ Each stage calls `load_params("<its section>")` before doing any work. The whole
 stage receives, and therefore reads, only the section that its `dvc.yaml` entry declares.
 """
 
+import copy
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stages.errors import UserError
+from stages.lib.errors import UserError
 
 MNIST_TRAIN_SIZE = 60_000
 MNIST_TEST_SIZE = 10_000
@@ -164,3 +165,16 @@ def load_params(section: str, path: str | Path = "params.yaml"):
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML: {error}") from None
     return getattr(parse_params(raw, str(path)), section)
+
+
+def with_settings(raw: dict, settings: dict[str, object]) -> dict:
+    """A copy of loaded params.yaml with dotted keys set (`{"train.epochs": 2}`), as `dvc exp run -S`
+    sets them; a key that does not exist yet is added, as a typo would be, for the schema to reject."""
+    changed = copy.deepcopy(raw)
+    for dotted, value in settings.items():
+        *parents, last = dotted.split(".")
+        node = changed
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return changed

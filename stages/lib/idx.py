@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError
+from stages.lib.errors import UserError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension

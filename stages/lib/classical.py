@@ -19,7 +19,7 @@ those weighted votes.
 Measured on this 2-core machine (shared with other jobs; OMP_NUM_THREADS=1, libsvm uses one core
 anyway) on raw MNIST without deskewing: `fit` on the first 55,000 training images, then
 `predict_proba` on all 10,000 test images, params.yaml's pca_components 50, svc_c 10,
-knn_neighbors 3 (a scratch script loading the files with stages.idx.load_split):
+knn_neighbors 3 (a scratch script loading the files with stages.lib.idx.load_split):
     svc: fit 117 s (172 s when the other jobs were busier) + predict 6 s; accuracy 98.61%, log loss 0.045
     knn: fit 1 s + predict 3 s; accuracy 97.52%, log loss 0.21
 Without probabilities the SVC fits in 36 s to 98.56%: the 5-fold calibration is most of the time.
@@ -36,11 +36,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
-from stages.atomic import atomic_path
-from stages.errors import UserError
-from stages.params import CLASSICAL_MODELS
-
-NUM_CLASSES = 10
+from stages.lib.atomic import atomic_path
+from stages.lib.errors import UserError
+from stages.lib.idx import NUM_CLASSES
+from stages.lib.params import CLASSICAL_MODELS
 
 
 def flatten_pixels(images: np.ndarray) -> np.ndarray:
@@ -49,6 +48,8 @@ def flatten_pixels(images: np.ndarray) -> np.ndarray:
 
 
 def _classifier(name: str, *, svc_c: float, knn_neighbors: int, seed: int):
+    if name not in CLASSICAL_MODELS:
+        raise ValueError(f"{name!r} is not one of {CLASSICAL_MODELS}")
     if name == "svc":
         return SVC(kernel="rbf", C=svc_c, gamma="scale", probability=True, random_state=seed, cache_size=1000)
     return KNeighborsClassifier(knn_neighbors, weights="distance")
@@ -64,16 +65,10 @@ def fit(
     knn_neighbors: int,
     seed: int,
 ) -> Pipeline:
-    """Fits pixels -> PCA -> classifier on uint8 images (N, 28, 28) and their labels."""
-    if name not in CLASSICAL_MODELS:
-        raise UserError(f"train.model = {name!r}: not a classical model (choose one of {', '.join(CLASSICAL_MODELS)})")
-    if pca_components > min(len(images), 784):
-        raise UserError(
-            f"train.classical.pca_components = {pca_components}: at most min(training images, 784) = "
-            f"{min(len(images), 784)} components exist"
-        )
-    if name == "knn" and knn_neighbors > len(images):
-        raise UserError(f"train.classical.knn_neighbors = {knn_neighbors}: only {len(images)} training images")
+    """Fits pixels -> PCA -> classifier on uint8 images (N, 28, 28) and their labels.
+
+    `name` is one of CLASSICAL_MODELS; `pca_components` at most min(N, 784) and `knn_neighbors`
+    at most N (the train stage checks both against the data)."""
     pipeline = make_pipeline(
         FunctionTransformer(flatten_pixels),
         PCA(pca_components, random_state=seed),

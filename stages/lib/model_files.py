@@ -1,0 +1,85 @@
+"""The files of a trained model (a folder holding model.json and its weights), and loading them
+back as a `Classifier`, a function from uint8 images to probabilities.
+
+model.json says which model it is, so any later code needs only `load_classifier(folder)`,
+whether the model is a Flax network (weights in model.msgpack) or a scikit-learn pipeline
+(model.pkl); every problem with the files is one `UserError` naming the file.
+"""
+
+import json
+from pathlib import Path
+
+from stages.lib.atomic import write_json
+from stages.lib.errors import UserError
+from stages.lib.inference import Classifier, neural_classifier
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS
+
+DESCRIPTION = "model.json"
+NEURAL_WEIGHTS = "model.msgpack"
+CLASSICAL_PICKLE = "model.pkl"
+
+
+def read_description(folder: Path) -> dict:
+    """model.json of `folder`, checked: a known model name, and a positive `width` for networks."""
+    path = folder / DESCRIPTION
+    try:
+        description = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the train stage first (dvc repro)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path}: corrupt, not JSON; rerun the train stage") from None
+    name = description.get("model") if isinstance(description, dict) else None
+    if name not in NEURAL_MODELS + CLASSICAL_MODELS:
+        raise UserError(f"{path}: unknown model {name!r}; expected one of {', '.join(NEURAL_MODELS + CLASSICAL_MODELS)}")
+    width = description.get("width")
+    if name in NEURAL_MODELS and not (type(width) is int and width > 0):
+        raise UserError(f"{path}: `width` must be a positive integer for {name}, got {width!r}; rerun the train stage")
+    return description
+
+
+def save_neural(folder: Path, model, name: str, width: int) -> None:
+    """Writes a Flax model's state and the model.json that `load_classifier` rebuilds it from."""
+    from flax import nnx
+
+    from stages.lib import checkpoint
+    from stages.lib.models import count_params
+
+    checkpoint.save(folder / NEURAL_WEIGHTS, nnx.state(model), {"model": name, "width": width})
+    write_json(folder / DESCRIPTION, {"model": name, "width": width, "parameters": count_params(model)})
+
+
+def save_classical(folder: Path, estimator, name: str) -> None:
+    """Writes a fitted scikit-learn pipeline and its model.json."""
+    from stages.lib import classical
+
+    classical.save(estimator, folder / CLASSICAL_PICKLE)
+    write_json(folder / DESCRIPTION, {"model": name})
+
+
+def _neural(folder: Path, name: str, width: int) -> Classifier:
+    from flax import nnx
+
+    from stages.lib import checkpoint
+    from stages.lib.models import build_model, init_rngs
+
+    model = build_model(name, width=width, rngs=init_rngs(0))
+    model.eval()
+    state, _ = checkpoint.load(folder / NEURAL_WEIGHTS, nnx.state(model))
+    nnx.update(model, state)
+    return neural_classifier(model)
+
+
+def _classical(folder: Path) -> Classifier:
+    from stages.lib import classical
+
+    estimator = classical.load(folder / CLASSICAL_PICKLE)
+    return lambda images: classical.predict_proba(estimator, images)
+
+
+def load_classifier(folder: str | Path) -> Classifier:
+    """The model saved in `folder` as a `Classifier`."""
+    folder = Path(folder)
+    description = read_description(folder)
+    if description["model"] in CLASSICAL_MODELS:
+        return _classical(folder)
+    return _neural(folder, description["model"], description["width"])

@@ -1,0 +1,31 @@
+"""Reading the arrays the preprocess stage hands on (data/prepared/*.npz), checked to fit together."""
+
+from pathlib import Path
+
+import numpy as np
+
+from stages.lib.errors import UserError
+from stages.lib.npz import read_npz
+
+TEST_ARRAYS = ("images", "labels", "original", "index")
+
+
+def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels (N,)) of train.npz or val.npz."""
+    arrays = read_npz(path, ("images", "labels"), "preprocess")
+    return arrays["images"], arrays["labels"]
+
+
+def load_test_set(path: Path) -> dict[str, np.ndarray]:
+    """test.npz: the model's `images`, their `labels`, the raw `original` digits and their test-set
+    `index`, checked to be equally long and of the right types."""
+    arrays = read_npz(path, TEST_ARRAYS, "preprocess")
+    n = len(arrays["labels"])
+    for key in ("images", "original"):
+        if arrays[key].dtype != np.uint8 or arrays[key].shape != (n, 28, 28):
+            raise UserError(f"{path}: `{key}` is {arrays[key].dtype} {arrays[key].shape}, expected uint8 ({n}, 28, 28)")
+    if n == 0 or arrays["labels"].ndim != 1 or arrays["index"].shape != (n,):
+        raise UserError(f"{path}: expected at least one digit and equal-length labels and index")
+    if arrays["labels"].max() > 9:
+        raise UserError(f"{path}: labels must be digits 0-9, found {int(arrays['labels'].max())}")
+    return arrays

@@ -1,0 +1,102 @@
+"""The pipeline files themselves: every stage depends on exactly the project code it runs, the
+committee's members on what the train stage does, and every data path on `stages.lib.paths`."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.lib import paths
+
+REPO = Path(__file__).resolve().parents[1]
+PIPELINES = ("dvc.yaml", "committee/dvc.yaml")
+
+
+def module_file(name: str) -> Path | None:
+    """The project file that defines module `name` (relative to the project root), if any."""
+    base = REPO / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.relative_to(REPO)
+    return None
+
+
+def imported_modules(path: Path):
+    """Every module an import statement of `path` names, also inside functions, as dotted names."""
+    package = ".".join(path.with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse((REPO / path).read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base]) if base else ".".join(parent)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def import_closure(start: Path) -> set[Path]:
+    """`start` and every project file it imports, directly or not (package __init__ files left out:
+    they hold docstrings only)."""
+    seen, todo = set(), [start]
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo += [f for f in map(module_file, imported_modules(path)) if f and f.name != "__init__.py"]
+    return seen
+
+
+def stages_of(pipeline: str) -> dict[str, dict]:
+    return yaml.safe_load((REPO / pipeline).read_text())["stages"]
+
+
+def code_deps(stage: dict) -> set[Path]:
+    return {Path(dep) for dep in stage["deps"] if str(dep).endswith(".py")}
+
+
+def stage_cases():
+    for pipeline in PIPELINES:
+        for name, stage in stages_of(pipeline).items():
+            yield pytest.param(pipeline, name, stage, id=f"{pipeline}:{name}")
+
+
+@pytest.mark.parametrize(("pipeline", "name", "stage"), stage_cases())
+def test_each_stage_depends_on_exactly_the_project_files_it_imports(pipeline, name, stage):
+    script = re.search(r"python -m ([\w.]+)", stage["cmd"]).group(1)
+    needed = import_closure(module_file(script))
+    declared = code_deps(stage)
+    assert not needed - declared, f"{pipeline}: stage {name} imports {sorted(map(str, needed - declared))}, not in its deps"
+    assert not declared - needed, f"{pipeline}: stage {name} lists {sorted(map(str, declared - needed))}, which it never imports"
+
+
+def test_a_committee_member_is_the_train_stage_with_its_own_model_seed_and_folder():
+    train, member = stages_of("dvc.yaml")["train"], stages_of("committee/dvc.yaml")["member"]
+    assert set(member["deps"]) == set(train["deps"])
+    from stages.lib.params import Train
+
+    assert set(member["params"]) == {f"train.{key}" for key in Train.model_fields} - {"train.model", "train.seed"}
+    assert train["params"] == ["train"]
+
+
+def data_paths(value) -> list[str]:
+    """Every data/ or eval/ path named in a stage's deps, outs, metrics or plots."""
+    entries = value if isinstance(value, list) else [value]
+    names = [next(iter(e)) if isinstance(e, dict) else e for e in entries]
+    return [n for n in names if isinstance(n, str) and n.startswith(("data/", "eval/"))]
+
+
+def test_every_data_path_in_the_pipelines_is_declared_in_stages_lib_paths():
+    declared = {str(value) for value in vars(paths).values() if isinstance(value, Path)}
+    declared |= {str(p) for p in vars(paths.TRAIN).values()}
+    declared |= {str(p.parent) for p in vars(paths.TRAIN).values()}
+    for pipeline in PIPELINES:
+        for name, stage in stages_of(pipeline).items():
+            for key in ("deps", "outs", "metrics", "plots"):
+                for path in data_paths(stage.get(key, [])):
+                    if "${" in path:  # a committee member's own folder, paths.TrainOutputs.under
+                        continue
+                    assert path in declared, f"{pipeline}: stage {name} names {path}, which stages/lib/paths.py does not declare"

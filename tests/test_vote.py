@@ -1,0 +1,58 @@
+"""The vote stage on real members trained by the train stage (who the members are and how they
+vote is tests/test_committee.py's)."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from stages import train as train_stage
+from stages import vote
+from stages.lib.atomic import save_npz
+from stages.lib.errors import UserError
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, repo_root, mnist_train):
+    """A folder with a small real data/prepared and params.yaml naming two quick members."""
+    images, labels = mnist_train
+    prepared = tmp_path / "data/prepared"
+    save_npz(prepared / "train.npz", images=images[:1000], labels=labels[:1000])
+    save_npz(prepared / "val.npz", images=images[1000:1100], labels=labels[1000:1100])
+    test = slice(1100, 1300)
+    save_npz(prepared / "test.npz", images=images[test], labels=labels[test], original=images[test], index=np.arange(200))
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["train"].update(epochs=2, batch_size=32)
+    params["committee"] = {"models": ["knn", "flat_mlp"], "seeds": [7], "tta": False}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_stage_scores_members_trained_by_the_train_stage(project, edit_params):
+    for name in ("knn-7", "flat_mlp-7"):
+        model, seed = name.split("-")
+        train_stage.main(["--model", model, "--seed", seed, "--out", f"data/committee/{name}"])
+        assert json.loads((project / f"data/committee/{name}/model/model.json").read_text())["model"] == model
+    assert not (project / "data/model").exists() and not (project / "eval/train.json").exists()
+
+    vote.main()
+    scores = json.loads((project / "eval/committee.json").read_text())
+    assert set(scores["members"]) == {"knn-7", "flat_mlp-7"}
+    assert 0.5 < scores["accuracy"] <= 1 and scores["errors"] == round((1 - scores["accuracy"]) * 200)
+
+    edit_params(project, {"committee.tta": True})
+    vote.main()
+    with_tta = json.loads((project / "eval/committee.json").read_text())
+    assert with_tta["members"] != scores["members"]  # every member now also predicts the shifted digits
+
+    edit_params(project, {"committee.models": ["knn"], "committee.tta": False})
+    vote.main()  # the folder of flat_mlp-7 is still there, but it is no longer a member
+    alone = json.loads((project / "eval/committee.json").read_text())
+    assert alone["members"] == {"knn-7": scores["members"]["knn-7"]} and alone["accuracy"] == alone["members"]["knn-7"]
+
+
+def test_a_member_missing_from_its_folder_is_named(project):
+    with pytest.raises(UserError, match=r"data/committee/knn-7/model/model.json: not found"):
+        vote.main()
