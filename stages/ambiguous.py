@@ -60,7 +60,7 @@ def main() -> None:
             )
             summary[name] = {"description": definition.__doc__, "digits": rows}
             print(f"{name}: {len(rows)} digits")
-        write_json(folder / "summary.json", summary)
+        write_json(folder / paths.AMBIGUOUS_SUMMARY.name, summary)
 
 
 if __name__ == "__main__":

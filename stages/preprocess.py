@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from stages.lib import paths
-from stages.lib.atomic import atomic_dir, save_npz, write_csv
+from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
 from stages.lib.deskew import deskew
 from stages.lib.distortions import augment
 from stages.lib.errors import UserError, run_stage
@@ -53,6 +53,7 @@ def main() -> None:
         save_npz(folder / paths.VAL_NPZ.name, images=val_images, labels=val_labels)
         save_npz(folder / paths.TEST_NPZ.name, images=model_test, labels=test_labels, original=test_images,
                  index=np.arange(len(test_images), dtype=np.int64))
+        write_json(folder / paths.PREPARATION_JSON.name, {"deskew": params.deskew})
     write_csv(paths.DIGIT_COUNTS_CSV, digit_counts(train=fit_labels, val=val_labels, test=test_labels))
 
     print(

@@ -47,6 +47,14 @@ def check_fits_data(cfg: Train, n_images: int) -> None:
                         f"{jax.device_count()} devices JAX sees, so every device gets an equal share")
 
 
+def read_preparation() -> dict:
+    """preprocess's preparation.json, stored with the model so new digits are prepared alike."""
+    try:
+        return json.loads(paths.PREPARATION_JSON.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        raise UserError(f"{paths.PREPARATION_JSON}: missing or not JSON; rerun the preprocess stage (dvc repro)") from None
+
+
 def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -> None:
     from stages.lib.fit import HISTORY_COLUMNS
 
@@ -64,7 +72,7 @@ def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutput
     seconds = round(time.perf_counter() - start, 2)
     scores = summarize(classical.predict_proba(estimator, val[0]), val[1])
     with atomic_dir(out.model) as folder:
-        save_classical(folder, estimator, cfg.model)
+        save_classical(folder, estimator, cfg.model, read_preparation())
     out.checkpoint.parent.mkdir(parents=True, exist_ok=True)  # declared output; nothing to resume here
     row = {"epoch": 1, "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "seconds": seconds}
     write_history(out, [row], {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"], "train_seconds": seconds})
@@ -99,7 +107,7 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs) 
                         "the checkpoint of the last good epoch is kept") from None
 
     with atomic_dir(out.model) as folder:
-        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width)
+        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, read_preparation())
     epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
     write_history(out, history, {
         "val_accuracy": history[-1]["val_accuracy"],

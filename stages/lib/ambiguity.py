@@ -71,27 +71,59 @@ DEFINITIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "highest_entropy": highest_entropy,
 }
 
-def describe(probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per position, in order: what the model said about that digit.
-
-    Columns: index, label, prediction, confidence, second, second_confidence, margin, entropy,
-    correct. `index` maps positions to test-set indices (the `index` array of test.npz); without
-    it the positions themselves are reported. Floats are rounded to 6 decimals so the JSON and CSV
-    written from it are byte-stable.
-    """
-    positions = np.asarray(positions, dtype=np.int64)
-    index = np.arange(len(probs)) if index is None else np.asarray(index)
-    chosen, given = probs[positions], np.asarray(labels)[positions].astype(np.int64)
-    prediction, confidence, second, second_p = top_two(chosen)
-    table = pd.DataFrame({
-        "index": index[positions].astype(np.int64),
-        "label": given,
+def predictions(probs: np.ndarray) -> pd.DataFrame:
+    """What the model said about each digit, one row each: prediction, confidence, second,
+    second_confidence, margin and entropy, floats rounded to 6 decimals (byte-stable CSV and JSON)."""
+    prediction, confidence, second, second_p = top_two(probs)
+    return pd.DataFrame({
         "prediction": prediction.astype(np.int64),
         "confidence": confidence.astype(np.float64),
         "second": second.astype(np.int64),
         "second_confidence": second_p.astype(np.float64),
-        "margin": margin(chosen),
-        "entropy": entropy(chosen),
-        "correct": prediction == given,
-    })
-    return table.round(6)
+        "margin": margin(probs),
+        "entropy": entropy(probs),
+    }).round(6)
+
+
+def describe(probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index: np.ndarray | None = None) -> pd.DataFrame:
+    """`predictions` of the digits at `positions`, in order, with their index, label and whether
+    the prediction is correct. `index` maps positions to test-set indices (the `index` array of
+    test.npz); without it the positions themselves are reported."""
+    positions = np.asarray(positions, dtype=np.int64)
+    index = np.arange(len(probs)) if index is None else np.asarray(index)
+    table = predictions(probs[positions])
+    table.insert(0, "index", index[positions].astype(np.int64))
+    table.insert(1, "label", np.asarray(labels)[positions].astype(np.int64))
+    table["correct"] = table["prediction"] == table["label"]
+    return table
+
+
+# For one new digit: the score each definition ranks by, and whether a higher score is more ambiguous.
+# A digit counts as ambiguous under a definition when its score is at least as ambiguous as that of
+# the last digit the `ambiguous` stage kept for it among the test digits, i.e. it would have made
+# that stage's list. confident_wrong needs a label and is judged only where one is given.
+SCORES = {"confident_wrong": ("confidence", True), "least_confident": ("confidence", False),
+          "smallest_margin": ("margin", False), "highest_entropy": ("entropy", True)}
+
+
+def cutoffs(summary: dict) -> dict[str, float]:
+    """Each definition's cutoff score: that of the last digit in its table of the `ambiguous`
+    stage's summary.json (a definition that kept no digit has no cutoff)."""
+    return {name: summary[name]["digits"][-1][SCORES[name][0]] for name in SCORES if summary.get(name, {}).get("digits")}
+
+
+def verdicts(table: pd.DataFrame, cutoff: dict[str, float], labels: np.ndarray | None = None) -> pd.Series:
+    """Per row of a `predictions` table, the definitions under which that digit is ambiguous,
+    joined by "+", or "" for none."""
+    flags = {}
+    for name, limit in cutoff.items():
+        column, higher = SCORES[name]
+        flagged = table[column] >= limit if higher else table[column] <= limit
+        if name == "confident_wrong":
+            if labels is None:
+                continue
+            flagged &= table["prediction"].to_numpy() != np.asarray(labels)
+        flags[name] = flagged
+    if not flags:
+        return pd.Series("", index=table.index)
+    return pd.DataFrame(flags, index=table.index).apply(lambda row: "+".join(row.index[row.to_numpy(bool)]), axis=1)

@@ -37,23 +37,32 @@ def read_description(folder: Path) -> dict:
     return description
 
 
-def save_neural(folder: Path, model, name: str, width: int) -> None:
-    """Writes a Flax model's state and the model.json that `load_classifier` rebuilds it from."""
+def preparation(folder: Path) -> dict:
+    """How digits must be prepared for the model in `folder` ({"deskew": bool}), from its model.json."""
+    found = read_description(folder).get("preparation")
+    if not (isinstance(found, dict) and isinstance(found.get("deskew"), bool)):
+        raise UserError(f"{folder / DESCRIPTION}: says nothing of how its digits were prepared; rerun the train stage (dvc repro)")
+    return found
+
+
+def save_neural(folder: Path, model, name: str, width: int, preparation: dict) -> None:
+    """Writes a Flax model's state and the model.json that `load_classifier` rebuilds it from;
+    `preparation` (preprocess's preparation.json) says how new digits must be prepared for it."""
     from flax import nnx
 
     from stages.lib import checkpoint
     from stages.lib.models import count_params
 
     checkpoint.save(folder / NEURAL_WEIGHTS, nnx.state(model), {"model": name, "width": width})
-    write_json(folder / DESCRIPTION, {"model": name, "width": width, "parameters": count_params(model)})
+    write_json(folder / DESCRIPTION, {"model": name, "width": width, "parameters": count_params(model), "preparation": preparation})
 
 
-def save_classical(folder: Path, estimator, name: str) -> None:
-    """Writes a fitted scikit-learn pipeline and its model.json."""
+def save_classical(folder: Path, estimator, name: str, preparation: dict) -> None:
+    """Writes a fitted scikit-learn pipeline and its model.json (`preparation` as for `save_neural`)."""
     from stages.lib import classical
 
     classical.save(estimator, folder / CLASSICAL_PICKLE)
-    write_json(folder / DESCRIPTION, {"model": name})
+    write_json(folder / DESCRIPTION, {"model": name, "preparation": preparation})
 
 
 def _neural(folder: Path, name: str, width: int) -> Classifier:

@@ -1,5 +1,6 @@
-"""Reading the .npz arrays that one stage hands to the next, with errors that say what to rerun."""
+"""Reading the .npz arrays and JSON files that one stage hands to the next, with errors that say what to rerun."""
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -20,3 +21,13 @@ def read_npz(path: Path, keys: tuple[str, ...], producer: str) -> dict[str, np.n
         raise UserError(f"{path}: not found; run the {producer} stage first (dvc repro)") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # truncated, empty, not an npz
         raise UserError(f"{path}: unreadable ({error}); rerun the {producer} stage") from None
+
+
+def read_json(path: Path, producer: str):
+    """Loads a JSON file one stage hands to the next; a missing or broken file names the stage that writes it."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the {producer} stage first (dvc repro)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path}: not JSON; rerun the {producer} stage") from None

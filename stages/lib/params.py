@@ -118,6 +118,10 @@ class Committee(Section):
         return self
 
 
+class Predict(Section):
+    input: str = Field(min_length=1)  # a folder of digit images or a Kaggle Digit Recognizer CSV
+
+
 class Params(Section):
     download: Download
     preprocess: Preprocess
@@ -125,6 +129,7 @@ class Params(Section):
     evaluate: Evaluate
     ambiguous: Ambiguous
     committee: Committee
+    predict: Predict
 
 
 def _describe(error: dict) -> str:

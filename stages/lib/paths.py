@@ -7,6 +7,7 @@ from pathlib import Path
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
 TRAIN_NPZ, VAL_NPZ, TEST_NPZ = (PREPARED / f"{split}.npz" for split in ("train", "val", "test"))
+PREPARATION_JSON = PREPARED / "preparation.json"  # how the digits were prepared, for preparing new ones alike
 DIGIT_COUNTS_CSV = Path("eval/digit_counts.csv")
 
 
@@ -41,6 +42,9 @@ SPEED_JSON = Path("eval/speed.json")
 CONFUSION_CSV = Path("eval/confusion.csv")
 
 AMBIGUOUS = Path("data/ambiguous")
+AMBIGUOUS_SUMMARY = AMBIGUOUS / "summary.json"
+
+PREDICTIONS = Path("data/predictions")
 
 COMMITTEE = Path("data/committee")
 COMMITTEE_JSON = Path("eval/committee.json")

@@ -1,0 +1,98 @@
+"""`mnist-dvc`: the trained model for digits from outside MNIST.
+
+    mnist-dvc predict PATH...                     files or folders of images; one line per digit
+    mnist-dvc predict PATH... --json | --csv      the same for machines
+    mnist-dvc predict PATH... --show sheet.png    each input beside the 28x28 digit the model saw
+    mnist-dvc predict --kaggle test.csv --out submission.csv   Kaggle's Digit Recognizer format
+    mnist-dvc serve [--port 8000]                 a page to draw or upload a digit (127.0.0.1)
+
+The model is data/model and the ambiguity cutoffs come from data/ambiguous/summary.json, both
+made by `dvc repro` (or `--model` / `--ambiguous` elsewhere). Exit status 1 when any input failed
+(each named on its own line), 0 otherwise.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from stages.lib import paths
+from stages.lib.errors import UserError
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from stages.lib import own_digits
+    from stages.lib.ambiguity import cutoffs
+    from stages.lib.model_files import load_classifier, preparation
+    from stages.lib.npz import read_json
+
+    deskew_digits = preparation(args.model)["deskew"]
+    if args.kaggle:
+        batch = own_digits.from_kaggle(args.kaggle, deskew_digits)
+    else:
+        batch = own_digits.from_files(args.paths, deskew_digits)
+    table = own_digits.predict(load_classifier(args.model), batch, cutoffs(read_json(args.ambiguous, "ambiguous")))
+    for failure in batch.failures:
+        print(f"error: {failure}", file=sys.stderr)
+    if args.kaggle:
+        from stages.lib.kaggle import write_submission
+
+        write_submission(args.out, table["prediction"].to_numpy())
+        print(f"{args.out}: {len(table)} predictions")
+    elif args.json:
+        print(table.to_json(orient="records", indent=2))
+    elif args.csv:
+        print(table.to_csv(index=False, lineterminator="\n"), end="")
+    else:
+        for row in table.itertuples():
+            verdict = f"ambiguous: {row.ambiguous}" if row.ambiguous else "clear"
+            print(f"{row.name}: {row.prediction} (p={row.confidence:.3f}), second {row.second} "
+                  f"(p={row.second_confidence:.3f}), {verdict}")
+    if args.show:
+        from stages.lib.pictures import save_sheet
+
+        captions = [f"{row.prediction} p={row.confidence:.2f}\n2nd {row.second}" for row in table.itertuples()]
+        save_sheet(batch.inputs, batch.digits, captions, args.show)
+        print(f"{args.show}: {len(table)} digits")
+    return 1 if batch.failures else 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from stages.lib.web import serve
+
+    serve(args.model, host=args.host, port=args.port)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mnist-dvc", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser("predict", help="predict the digits in image files, folders or a Kaggle CSV")
+    predict.add_argument("paths", nargs="*", type=Path, help="image files (PNG, JPEG, BMP, GIF, WebP) or folders of them")
+    predict.add_argument("--kaggle", type=Path, help="a Kaggle Digit Recognizer CSV (pixel0..pixel783, optional label)")
+    predict.add_argument("--out", type=Path, help="with --kaggle: the submission CSV to write (ImageId,Label)")
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON records instead of lines")
+    output.add_argument("--csv", action="store_true", help="print CSV instead of lines")
+    predict.add_argument("--show", type=Path, help="write a PNG sheet: each input beside the digit the model saw")
+    for command in (predict, commands.add_parser("serve", help="a local page to draw or upload digits")):
+        command.add_argument("--model", type=Path, default=paths.MODEL, help=f"the trained model's folder (default {paths.MODEL})")
+    predict.add_argument("--ambiguous", type=Path, default=paths.AMBIGUOUS_SUMMARY,
+                         help=f"the ambiguous stage's summary, for its cutoffs (default {paths.AMBIGUOUS_SUMMARY})")
+    serve = commands.choices["serve"]
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "predict" and bool(args.kaggle) == bool(args.paths):
+        parser().error("predict: give image files/folders or --kaggle CSV, not both and not neither")
+    if args.command == "predict" and bool(args.kaggle) != bool(args.out):
+        parser().error("predict: --kaggle and --out go together")
+    try:
+        status = run_predict(args) if args.command == "predict" else run_serve(args)
+    except UserError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        status = 1
+    raise SystemExit(status)

@@ -1,0 +1,70 @@
+"""Predictions for digits from outside MNIST: image files, folders of them, or a Kaggle "Digit
+Recognizer" CSV, each prepared exactly as the model's training digits were.
+
+The preparation (deskewing) is read from the model's own model.json, never from the current
+params.yaml, so a model predicts with the preparation it was trained with. A file that cannot be
+read as a digit is reported on its own and the rest are still predicted.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+
+from stages.lib.ambiguity import predictions, verdicts
+from stages.lib.deskew import deskew
+from stages.lib.digit_image import image_files, prepare_digit
+from stages.lib.errors import UserError
+from stages.lib.inference import Classifier, predict_proba
+
+BATCH = 256  # one compiled shape for every call
+
+
+@dataclass
+class Batch:
+    """Digits to predict: their names (file path or Kaggle ImageId), the pictures as given (grey),
+    the 28x28 digits the model sees, labels if the input had them, and what failed."""
+
+    names: list[str] = field(default_factory=list)
+    inputs: list[np.ndarray] = field(default_factory=list)
+    digits: list[np.ndarray] = field(default_factory=list)
+    labels: np.ndarray | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def from_files(paths: list[Path], deskew_digits: bool) -> Batch:
+    """Every image file named or found in the folders of `paths`, prepared; unreadable ones go to `failures`."""
+    batch = Batch()
+    for path in image_files(paths):
+        try:
+            batch.digits.append(prepare_digit(path, deskew=deskew_digits))
+        except UserError as error:
+            batch.failures.append(str(error))
+            continue
+        batch.names.append(str(path))
+        with Image.open(path) as picture:
+            batch.inputs.append(np.asarray(ImageOps.exif_transpose(picture).convert("L")))
+    return batch
+
+
+def from_kaggle(path: Path, deskew_digits: bool) -> Batch:
+    """The digits of a Kaggle CSV, already in MNIST's layout, deskewed as the model's were; named by ImageId."""
+    from stages.lib.kaggle import read_digits_csv
+
+    images, labels = read_digits_csv(path)
+    digits = deskew(images) if deskew_digits else images
+    return Batch(names=[str(i) for i in range(1, len(digits) + 1)], inputs=list(images), digits=list(digits), labels=labels)
+
+
+def predict(classifier: Classifier, batch: Batch, cutoff: dict[str, float]) -> pd.DataFrame:
+    """One row per digit: name, `ambiguity.predictions` columns, and `ambiguous` (the definitions of
+    the `ambiguous` stage under which it would have been listed, "+"-joined, "" for none)."""
+    if not batch.digits:
+        return pd.DataFrame(columns=["name", "prediction", "confidence", "second", "second_confidence", "margin", "entropy", "ambiguous"])
+    probs = predict_proba(classifier, np.stack(batch.digits), BATCH)
+    table = predictions(probs)
+    table.insert(0, "name", batch.names)
+    table["ambiguous"] = verdicts(table, cutoff, batch.labels)
+    return table

@@ -1,0 +1,44 @@
+"""Stage `predict`: the trained model's predictions for the digits named by `predict.input` (a folder
+of image files or a Kaggle CSV), prepared as the model's own were (`stages.lib.own_digits`).
+
+Writes data/predictions/ as a whole: predictions.csv (one row per digit: name, prediction,
+confidence, second guess, margin, entropy, and the `ambiguous` stage's definitions it would fall
+under) and sheet.png (each input beside the 28x28 digit the model saw). An input that cannot be
+read stops the stage with one line naming it, so a versioned result never silently skips a file.
+"""
+
+from pathlib import Path
+
+from stages.lib import own_digits, paths
+from stages.lib.ambiguity import cutoffs
+from stages.lib.atomic import atomic_dir, write_csv
+from stages.lib.errors import UserError, run_stage
+from stages.lib.model_files import load_classifier, preparation
+from stages.lib.npz import read_json
+from stages.lib.params import load_params
+from stages.lib.pictures import save_sheet
+
+
+def main() -> None:
+    source = Path(load_params("predict").input)
+    deskew_digits = preparation(paths.MODEL)["deskew"]
+    if source.suffix.lower() == ".csv":
+        batch = own_digits.from_kaggle(source, deskew_digits)
+    elif source.is_dir():
+        batch = own_digits.from_files([source], deskew_digits)
+    else:
+        raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
+    if batch.failures:
+        raise UserError(batch.failures[0])
+    if not batch.digits:
+        raise UserError(f"params.yaml: predict.input = {str(source)!r}: holds no image files")
+    table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoffs(read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")))
+    with atomic_dir(paths.PREDICTIONS) as folder:
+        write_csv(folder / "predictions.csv", table)
+        captions = [f"{row.prediction} p={row.confidence:.2f}\n2nd {row.second}" for row in table.itertuples()]
+        save_sheet(batch.inputs, batch.digits, captions, folder / "sheet.png")
+    print(f"{paths.PREDICTIONS}: {len(table)} digits from {source}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
