@@ -21,11 +21,11 @@ from stages.lib.pictures import save_sheet
 
 def main() -> None:
     source = Path(load_params("predict").input)
-    deskew_digits = preparation(paths.MODEL)["deskew"]
+    prepared_as = preparation(paths.MODEL)
     if source.suffix.lower() == ".csv":
-        batch = own_digits.from_kaggle(source, deskew_digits)
+        batch = own_digits.from_kaggle(source, prepared_as)
     elif source.is_dir():
-        batch = own_digits.from_files([source], deskew_digits)
+        batch = own_digits.from_files([source], prepared_as)
     else:
         raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
     if batch.failures:

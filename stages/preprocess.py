@@ -1,7 +1,8 @@
 """Stage `preprocess`: raw MNIST files in, the train/val/test arrays every later stage reads out.
 
 It checks the raw files (`stages.lib.idx`), takes the configured subsets, holds out a stratified
-validation set (`stages.lib.split`), optionally deskews all images (`stages.lib.deskew`), appends
+validation set (`stages.lib.split`), prepares all images (`stages.lib.preparation`: deskewing,
+stroke normalisation towards the training digits' median width, each if asked), appends
 the cached distorted copies to the training part only (`stages.lib.distortions`), and writes
 data/prepared/ as a whole, plus the per-digit counts of each split for `dvc plots`.
 """
@@ -12,11 +13,11 @@ import numpy as np
 
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
-from stages.lib.deskew import deskew
 from stages.lib.distortions import augment
 from stages.lib.errors import UserError, run_stage
 from stages.lib.idx import load_split
 from stages.lib.params import load_params
+from stages.lib.preparation import preparation_for, prepare
 from stages.lib.split import digit_counts, split_validation
 
 TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
@@ -39,8 +40,8 @@ def main() -> None:
     except ValueError as error:
         raise UserError(f"params.yaml: preprocess.val_size = {params.val_size}: no stratified split of "
                         f"{len(train_labels)} training images: {error}") from None
-    model_train = deskew(train_images) if params.deskew else train_images
-    model_test = deskew(test_images) if params.deskew else test_images
+    preparation = preparation_for(train_images[train_idx], deskew_digits=params.deskew, normalise_strokes_to_median=params.stroke)
+    model_train, model_test = prepare(train_images, preparation), prepare(test_images, preparation)
     val_images, val_labels = model_train[val_idx], train_labels[val_idx]
     fit_images, fit_labels = model_train[train_idx], train_labels[train_idx]
 
@@ -53,12 +54,12 @@ def main() -> None:
         save_npz(folder / paths.VAL_NPZ.name, images=val_images, labels=val_labels)
         save_npz(folder / paths.TEST_NPZ.name, images=model_test, labels=test_labels, original=test_images,
                  index=np.arange(len(test_images), dtype=np.int64))
-        write_json(folder / paths.PREPARATION_JSON.name, {"deskew": params.deskew})
+        write_json(folder / paths.PREPARATION_JSON.name, preparation)
     write_csv(paths.DIGIT_COUNTS_CSV, digit_counts(train=fit_labels, val=val_labels, test=test_labels))
 
     print(
         f"preprocess: train {len(fit_labels)} + {len(aug_labels) - len(fit_labels)} augmented, "
-        f"val {len(val_labels)}, test {len(test_labels)}, deskew {'on' if params.deskew else 'off'}; "
+        f"val {len(val_labels)}, test {len(test_labels)}, preparation {preparation}; "
         f"{time.perf_counter() - started:.1f} s"
     )
 

@@ -62,7 +62,7 @@ def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -
     write_json(out.metrics, summary)
 
 
-def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs) -> None:
+def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict) -> None:
     from stages.lib import classical
     from stages.lib.metrics import summarize
     from stages.lib.model_files import save_classical
@@ -72,14 +72,14 @@ def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutput
     seconds = round(time.perf_counter() - start, 2)
     scores = summarize(classical.predict_proba(estimator, val[0]), val[1])
     with atomic_dir(out.model) as folder:
-        save_classical(folder, estimator, cfg.model, read_preparation())
+        save_classical(folder, estimator, cfg.model, preparation)
     out.checkpoint.parent.mkdir(parents=True, exist_ok=True)  # declared output; nothing to resume here
     row = {"epoch": 1, "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "seconds": seconds}
     write_history(out, [row], {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"], "train_seconds": seconds})
     print(f"{cfg.model}: validation accuracy {scores['accuracy']:.4f} after {seconds:.1f} s")
 
 
-def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs) -> None:
+def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict) -> None:
     import jax
 
     from stages.lib import checkpoint
@@ -107,7 +107,7 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs) 
                         "the checkpoint of the last good epoch is kept") from None
 
     with atomic_dir(out.model) as folder:
-        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, read_preparation())
+        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, preparation)
     epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
     write_history(out, history, {
         "val_accuracy": history[-1]["val_accuracy"],
@@ -137,12 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {key: value for key, value in (("model", args.model), ("seed", args.seed)) if value is not None}
     cfg = load_params("train").model_copy(update=overrides)
     out = paths.TrainOutputs.under(args.out) if args.out else paths.TRAIN
-    train, val = load_split(paths.TRAIN_NPZ), load_split(paths.VAL_NPZ)
+    train, val, preparation = load_split(paths.TRAIN_NPZ), load_split(paths.VAL_NPZ), read_preparation()
     check_fits_data(cfg, len(train[1]))
     if cfg.model in CLASSICAL_MODELS:
-        train_classical(cfg, train, val, out)
+        train_classical(cfg, train, val, out, preparation)
     else:
-        train_neural(cfg, train, val, out)
+        train_neural(cfg, train, val, out, preparation)
 
 
 if __name__ == "__main__":

@@ -87,13 +87,27 @@ def test_definitions_return_int64_positions_and_respect_n():
         assert picked.dtype == np.int64 and len(picked) <= 2
 
 
+COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "margin", "entropy", "correct"]
+
+
 def test_describe_reports_test_indices_and_plain_values():
     table = describe(PROBS, LABELS, np.array([3, 0]), index=np.array([100, 101, 102, 103, 104, 105]))
-    assert table[0] == {
+    assert list(table.columns) == COLUMNS
+    rows = table.to_dict("records")  # as the stages write them to JSON
+    assert rows[0] == {
         "index": 103, "label": 8, "prediction": 2, "confidence": 0.6, "second": 8,
         "second_confidence": 0.4, "margin": 0.2, "entropy": round(float(entropy(PROBS[3:4])[0]), 6),
         "correct": False,
     }
-    assert table[1]["index"] == 100 and table[1]["correct"] is True
-    assert all(type(value) in (int, float, bool) for row in table for value in row.values())
-    assert describe(PROBS, LABELS, np.array([], dtype=np.int64)) == []
+    assert rows[1]["index"] == 100 and rows[1]["correct"] is True
+    assert all(type(value) in (int, float, bool) for row in rows for value in row.values())
+
+
+def test_describe_without_an_index_reports_positions():
+    assert describe(PROBS, LABELS, np.array([5, 1]))["index"].tolist() == [5, 1]
+
+
+def test_describing_no_digits_gives_an_empty_table_with_every_column():
+    table = describe(PROBS, LABELS, np.array([], dtype=np.int64))
+    assert len(table) == 0 and list(table.columns) == COLUMNS
+    assert list(~table["correct"]) == []  # as the stages mark wrong digits in a gallery

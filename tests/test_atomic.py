@@ -3,9 +3,10 @@
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from stages.lib.atomic import atomic_dir, atomic_path, save_npz, write_json
+from stages.lib.atomic import atomic_dir, atomic_path, save_npz, write_csv, write_json
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):
@@ -55,3 +56,15 @@ def test_outputs_get_the_modes_of_plain_files(tmp_path):
         pass
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_a_table_is_written_as_csv_without_its_index(tmp_path):
+    table = pd.DataFrame({"digit": [3, 7], "f1": [0.5, 1.0], "correct": [True, False]}, index=[10, 11])
+    write_csv(tmp_path / "sub" / "t.csv", table)
+    assert (tmp_path / "sub" / "t.csv").read_bytes() == b"digit,f1,correct\n3,0.5,True\n7,1.0,False\n"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["t.csv"]  # no temporary file left behind
+
+
+def test_an_empty_table_still_has_its_header(tmp_path):
+    write_csv(tmp_path / "t.csv", pd.DataFrame(columns=["index", "label"]))
+    assert (tmp_path / "t.csv").read_text() == "index,label\n"

@@ -23,6 +23,8 @@ from stages.lib.digit_image import image_files, mnist_layout, prepare_digit
 from stages.lib.errors import UserError
 from stages.lib.idx import load_split
 
+AS_DRAWN = {"deskew": False, "stroke_width": None}
+DESKEWED = {"deskew": True, "stroke_width": None}
 SAME = 0.95  # measured: 0.965 or more in every case below, most of them 0.99 or more
 
 
@@ -73,7 +75,7 @@ def draw_four(scale: float, position: tuple[int, int], dark_ink: bool, pen: floa
 @pytest.fixture(scope="module")
 def four() -> np.ndarray:
     """The reference layout of the drawn '4': a mid-sized dark-ink PNG."""
-    return prepare_digit(encode(draw_four(300, (100, 100), dark_ink=True), "PNG"), deskew=False)
+    return prepare_digit(encode(draw_four(300, (100, 100), dark_ink=True), "PNG"), AS_DRAWN)
 
 
 # --- What comes out ---------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def test_mnist_digits_rendered_large_come_back_as_themselves(mnist_digits):
     """Each digit at three sizes (none a whole multiple of 28), two places, both polarities: twelve
     pictures that give nearly the same 28x28 as each other and close to the original."""
     for digit in mnist_digits:
-        outs = [prepare_digit(encode(render_mnist(digit, size, position, dark), "PNG"), deskew=False)
+        outs = [prepare_digit(encode(render_mnist(digit, size, position, dark), "PNG"), AS_DRAWN)
                 for size in (97, 280, 503) for position in ((0, 0), (150, 60)) for dark in (False, True)]
         for out in outs:
             assert similarity(out, outs[0]) >= SAME
@@ -105,13 +107,13 @@ def test_drawn_digit_is_the_same_at_any_size_place_and_polarity(four):
     for scale in (60, 180, 700):
         for position in ((40, 40), (220, 150)):
             for dark in (True, False):
-                out = prepare_digit(encode(draw_four(scale, position, dark), "PNG"), deskew=False)
+                out = prepare_digit(encode(draw_four(scale, position, dark), "PNG"), AS_DRAWN)
                 assert similarity(out, four) >= SAME, (scale, position, dark)
 
 
 def test_both_polarities_give_the_same_digit(four):
     light = draw_four(300, (100, 100), dark_ink=False)
-    assert np.array_equal(prepare_digit(encode(light, "PNG"), deskew=False), four)
+    assert np.array_equal(prepare_digit(encode(light, "PNG"), AS_DRAWN), four)
 
 
 # --- Formats and colour modes -----------------------------------------------------------------
@@ -121,8 +123,8 @@ def test_both_polarities_give_the_same_digit(four):
 def test_lossless_formats_give_exactly_the_same_digit(tmp_path, four, fmt, suffix):
     path = tmp_path / f"four.{suffix}"
     path.write_bytes(encode(draw_four(300, (100, 100), dark_ink=True), fmt))
-    assert np.array_equal(prepare_digit(path, deskew=False), four)
-    assert np.array_equal(prepare_digit(str(path), deskew=False), four)
+    assert np.array_equal(prepare_digit(path, AS_DRAWN), four)
+    assert np.array_equal(prepare_digit(str(path), AS_DRAWN), four)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
@@ -132,11 +134,11 @@ def test_lossy_formats_give_nearly_the_same_digit(tmp_path, mnist_digits, fmt):
     within the quarter of the contrast that the soft threshold takes for paper or for full ink.)"""
     for index, digit in enumerate(mnist_digits):
         dark = render_mnist(digit, 60, (50, 50), dark_ink=True)[:160, :160]
-        lossless = prepare_digit(encode(dark, "PNG"), deskew=False)
+        lossless = prepare_digit(encode(dark, "PNG"), AS_DRAWN)
         for name, sheet in (("dark", dark), ("light", 255 - dark)):
             path = tmp_path / f"{index}-{name}.{fmt.lower()}"
             path.write_bytes(encode(sheet, fmt, quality=50))
-            assert similarity(prepare_digit(path, deskew=False), lossless) >= SAME, path.name
+            assert similarity(prepare_digit(path, AS_DRAWN), lossless) >= SAME, path.name
 
 
 def test_gif_uses_its_first_frame(four):
@@ -144,7 +146,7 @@ def test_gif_uses_its_first_frame(four):
     second = Image.new("L", first.size, 255)
     ImageDraw.Draw(second).ellipse((200, 200, 600, 600), outline=0, width=30)
     animation = encode(first, "GIF", save_all=True, append_images=[second], duration=100)
-    assert np.array_equal(prepare_digit(animation, deskew=False), four)
+    assert np.array_equal(prepare_digit(animation, AS_DRAWN), four)
 
 
 def test_colour_modes(four):
@@ -153,7 +155,7 @@ def test_colour_modes(four):
                                              grey.point(lambda v: 30 + v * 200 // 255),
                                              grey.point(lambda v: 160 - v * 120 // 255)])
     for picture in (grey.convert("RGB"), blue_ink_on_yellow, grey.convert("P"), grey.convert("1")):
-        assert similarity(prepare_digit(encode(picture, "PNG"), deskew=False), four) >= SAME, picture.mode
+        assert similarity(prepare_digit(encode(picture, "PNG"), AS_DRAWN), four) >= SAME, picture.mode
 
 
 @pytest.mark.parametrize("ink_colour", [(0, 0, 0), (255, 255, 255), (20, 40, 200)])
@@ -164,9 +166,9 @@ def test_ink_on_a_transparent_sheet(four, ink_colour):
     pixels = np.zeros(coverage.shape + (4,), dtype=np.uint8)
     pixels[..., :3] = ink_colour
     pixels[..., 3] = coverage
-    assert similarity(prepare_digit(encode(pixels, "PNG"), deskew=False), four) >= SAME
+    assert similarity(prepare_digit(encode(pixels, "PNG"), AS_DRAWN), four) >= SAME
     palette = Image.fromarray(pixels).convert("P")  # Pillow keeps the transparency in the palette
-    assert similarity(prepare_digit(encode(palette, "PNG"), deskew=False), four) >= SAME
+    assert similarity(prepare_digit(encode(palette, "PNG"), AS_DRAWN), four) >= SAME
 
 
 def test_camera_rotation_is_applied(four):
@@ -174,20 +176,20 @@ def test_camera_rotation_is_applied(four):
     sideways = draw_four(300, (100, 100), dark_ink=True).rotate(90, expand=True)
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to display
-    assert similarity(prepare_digit(encode(sideways, "JPEG", exif=exif), deskew=False), four) >= SAME
-    assert similarity(prepare_digit(encode(sideways, "JPEG"), deskew=False), four) < 0.8
+    assert similarity(prepare_digit(encode(sideways, "JPEG", exif=exif), AS_DRAWN), four) >= SAME
+    assert similarity(prepare_digit(encode(sideways, "JPEG"), AS_DRAWN), four) < 0.8
 
 
 def test_sixteen_bit_grey_png(four):
     deep = (np.asarray(draw_four(300, (100, 100), dark_ink=True), dtype=np.uint16) * 257)
-    assert similarity(prepare_digit(encode(deep, "PNG"), deskew=False), four) >= SAME
+    assert similarity(prepare_digit(encode(deep, "PNG"), AS_DRAWN), four) >= SAME
 
 
 def test_deskew_option_straightens_like_the_pipeline(four):
     slanted = draw_four(300, (100, 100), dark_ink=True).transform(
         (900, 800), Image.Transform.AFFINE, (1, 0.3, -100, 0, 1, 0), fillcolor=255)
-    upright = prepare_digit(encode(slanted, "PNG"), deskew=False)
-    straightened = prepare_digit(encode(slanted, "PNG"), deskew=True)
+    upright = prepare_digit(encode(slanted, "PNG"), AS_DRAWN)
+    straightened = prepare_digit(encode(slanted, "PNG"), DESKEWED)
     assert np.array_equal(straightened, deskew(upright[None])[0])
     assert similarity(straightened, four) > similarity(upright, four)
 
@@ -207,7 +209,7 @@ def test_layout_of_a_drawn_ink_map(four):
 
 def error_line(source, **kwargs) -> str:
     with pytest.raises(UserError) as caught:
-        prepare_digit(source, deskew=False, **kwargs)
+        prepare_digit(source, AS_DRAWN, **kwargs)
     message = str(caught.value)
     assert "\n" not in message
     return message

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages.lib import distortions as augment_module
+from stages.lib import distortions as distortions_module
 from stages.lib.distortions import augment, distort
 from stages.lib.idx import load_split
 
@@ -65,5 +65,5 @@ def test_distortions_keep_the_digit_recognisable(digits):
 def test_chunk_size_does_not_change_the_result(digits, monkeypatch):
     images, _ = digits
     whole = distort(images, np.random.default_rng(3), **STRENGTHS)
-    monkeypatch.setattr(augment_module, "_CHUNK", 64)  # several chunks, the last one partial
+    monkeypatch.setattr(distortions_module, "_CHUNK", 64)  # several chunks, the last one partial
     assert np.array_equal(distort(images, np.random.default_rng(3), **STRENGTHS), whole)

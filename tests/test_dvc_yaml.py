@@ -58,13 +58,11 @@ def code_deps(stage: dict) -> set[Path]:
     return {Path(dep) for dep in stage["deps"] if str(dep).endswith(".py")}
 
 
-def stage_cases():
-    for pipeline in PIPELINES:
-        for name, stage in stages_of(pipeline).items():
-            yield pytest.param(pipeline, name, stage, id=f"{pipeline}:{name}")
+STAGES = [pytest.param(pipeline, name, stage, id=f"{pipeline}:{name}")
+          for pipeline in PIPELINES for name, stage in stages_of(pipeline).items()]
 
 
-@pytest.mark.parametrize(("pipeline", "name", "stage"), stage_cases())
+@pytest.mark.parametrize(("pipeline", "name", "stage"), STAGES)
 def test_each_stage_depends_on_exactly_the_project_files_it_imports(pipeline, name, stage):
     script = re.search(r"python -m ([\w.]+)", stage["cmd"]).group(1)
     needed = import_closure(module_file(script))

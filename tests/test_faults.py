@@ -1,7 +1,7 @@
 """The reliability suite: bad inputs and injected faults, tried on the real stages.
 
 Every case runs a stage as a real process (`python -m stages.<stage>`) in a temporary copy of the
-project and holds it to the promise of stages/errors.py and stages/atomic.py:
+project and holds it to the promise of stages/lib/errors.py and stages/lib/atomic.py:
 - a non-zero exit and no traceback;
 - a last line, as a terminal shows it, that starts with `error:` and names the file or parameter;
 - no partial output: every file under data/ and eval/ is as it was before the run (the earlier
@@ -429,6 +429,9 @@ HANDOVER_CASES = {
                        ["data/prepared/test.npz", "rerun the preprocess stage"]),
     "probabilities-missing": ("ambiguous", "data/eval/probs.npz", None,
                               ["data/eval/probs.npz: not found", "evaluate stage"]),
+    # The shipped committee's first member, vgg_bn with seed 1, was never trained here.
+    "committee-member-missing": ("vote", "data/committee/vgg_bn-1/model/model.json", None,
+                                 ["data/committee/vgg_bn-1/model/model.json: not found", "train stage"]),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stages.lib.atomic import write_json
-from stages.lib.metrics import example_positions, summarize
+from stages.lib.metrics import example_positions, per_digit, summarize
 
 
 def one_hot_ish(predictions: list[int], confidence: list[float]) -> np.ndarray:
@@ -27,19 +27,27 @@ PROBS = one_hot_ish(PREDICTIONS, CONFIDENCE)
 
 def test_summary_of_a_hand_made_case():
     metrics = summarize(PROBS, LABELS)
+    assert set(metrics) == {"accuracy", "loss", "errors", "macro_f1"}
     assert metrics["accuracy"] == 0.75
     assert metrics["errors"] == 2
     true_p = [0.9, (1 - 0.8) / 9, 0.7, 0.95, 0.6, (1 - 0.99) / 9, 0.5, 0.5]
     assert metrics["loss"] == pytest.approx(-np.mean(np.log(true_p)), abs=1e-5)
-    digits = metrics["per_digit"]
-    assert list(digits) == [str(d) for d in range(10)]
-    assert digits["0"] == {"precision": 1.0, "recall": 0.5, "f1": round(2 / 3, 6), "support": 2}
-    assert digits["1"]["precision"] == round(2 / 3, 6) and digits["1"]["recall"] == 1.0
-    assert digits["2"]["recall"] == 0.5 and digits["3"]["recall"] == 1.0
-    assert digits["9"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     # Macro F1 over the four digits that occur (0..3), not diluted by the six absent ones.
     f1 = [2 / 3, 0.8, 2 / 3, 0.8]
     assert metrics["macro_f1"] == pytest.approx(np.mean(f1), abs=1e-6)
+
+
+def test_per_digit_scores_of_a_hand_made_case():
+    table = per_digit(PROBS, LABELS)
+    assert list(table.columns) == ["digit", "precision", "recall", "f1", "support"]
+    digits = {row["digit"]: {key: value for key, value in row.items() if key != "digit"} for row in table.to_dict("records")}
+    assert list(digits) == list(range(10))
+    assert digits[0] == {"precision": 1.0, "recall": 0.5, "f1": round(2 / 3, 6), "support": 2}
+    assert digits[1]["precision"] == round(2 / 3, 6) and digits[1]["recall"] == 1.0
+    assert digits[2]["recall"] == 0.5 and digits[3]["recall"] == 1.0
+    assert digits[9] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}  # never occurs: zeros, no warning
+    assert table["support"].sum() == len(LABELS)
+    assert summarize(PROBS, LABELS)["macro_f1"] == pytest.approx(table["f1"][:4].mean(), abs=1e-6)
 
 
 def test_loss_stays_finite_when_the_true_digit_gets_zero_probability():

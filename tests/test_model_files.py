@@ -9,10 +9,11 @@ import pytest
 from stages.lib import classical
 from stages.lib.errors import UserError
 from stages.lib.inference import neural_classifier
-from stages.lib.model_files import load_classifier, read_description, save_classical, save_neural
+from stages.lib.model_files import load_classifier, preparation, read_description, save_classical, save_neural
 from stages.lib.models import build_model, init_rngs
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+DESKEWED = {"deskew": True}  # preprocess's preparation.json, kept with the model
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +21,15 @@ def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     model = build_model("vgg_bn", width=8, rngs=init_rngs(5))
     model.eval()
-    save_neural(folder, model, "vgg_bn", 8)
+    save_neural(folder, model, "vgg_bn", 8, DESKEWED)
     return folder, model
 
 
 def test_a_saved_network_gives_the_same_probabilities(saved):
     folder, model = saved
     assert sorted(path.name for path in folder.iterdir()) == ["model.json", "model.msgpack"]
-    assert json.loads((folder / "model.json").read_text()) == {"model": "vgg_bn", "width": 8, "parameters": 6274}
+    assert json.loads((folder / "model.json").read_text()) == {"model": "vgg_bn", "width": 8, "parameters": 6274,
+                                                               "preparation": DESKEWED}
     probs = load_classifier(folder)(IMAGES)
     np.testing.assert_allclose(probs, neural_classifier(model)(IMAGES), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -36,15 +38,23 @@ def test_a_saved_network_gives_the_same_probabilities(saved):
 def test_a_saved_baseline_gives_the_same_probabilities(mnist_train, tmp_path):
     images, labels = mnist_train
     estimator = classical.fit("knn", images[:300], labels[:300], pca_components=20, svc_c=1.0, knn_neighbors=3, seed=0)
-    save_classical(tmp_path, estimator, "knn")
+    save_classical(tmp_path, estimator, "knn", {"deskew": False})
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.json", "model.pkl"]
-    assert json.loads((tmp_path / "model.json").read_text()) == {"model": "knn"}
+    assert json.loads((tmp_path / "model.json").read_text()) == {"model": "knn", "preparation": {"deskew": False}}
     digits = images[300:340]
     np.testing.assert_allclose(load_classifier(tmp_path)(digits), classical.predict_proba(estimator, digits), rtol=1e-5, atol=1e-7)
 
 
-def test_the_description_says_which_model_it_is(saved):
-    assert read_description(saved[0]) == {"model": "vgg_bn", "width": 8, "parameters": 6274}
+def test_the_description_says_which_model_it_is_and_how_its_digits_were_prepared(saved):
+    assert read_description(saved[0]) == {"model": "vgg_bn", "width": 8, "parameters": 6274, "preparation": DESKEWED}
+    assert preparation(saved[0]) == DESKEWED
+
+
+@pytest.mark.parametrize("described", ['{"model": "knn"}', '{"model": "knn", "preparation": {"deskew": "yes"}}'])
+def test_a_model_that_does_not_say_how_its_digits_were_prepared_is_named(tmp_path, described):
+    (tmp_path / "model.json").write_text(described)
+    with pytest.raises(UserError, match=r"model\.json: says nothing of how its digits were prepared; rerun the train stage"):
+        preparation(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stages.lib.errors import UserError
 from stages.lib.models import MODELS, build_model, count_params, max_pool_2x2
 from stages.lib.params import NEURAL_MODELS
 
@@ -64,8 +63,8 @@ def test_forward_pass_gives_finite_logits(name):
         assert bool(jnp.all(logits < 0))
 
 
-def test_unknown_model_is_a_user_error():
-    with pytest.raises(UserError, match="train.model = 'svc'"):
+def test_an_unknown_model_is_a_value_error_naming_the_known_ones():
+    with pytest.raises(ValueError, match=r"^'svc' is not a neural model; choose one of vgg_bn, kaggle_cnn, .*flat_mlp$"):
         build_model("svc", width=WIDTH, rngs=nnx.Rngs(0))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.lib.pictures import digit_caption, save_digit_png, save_gallery, upscale, write_csv
+from stages.lib.pictures import digit_caption, save_digit_png, save_gallery, upscale
 
 DIGIT = np.arange(28 * 28, dtype=np.uint16).reshape(28, 28).astype(np.uint8)
 
@@ -66,7 +66,3 @@ def test_gallery_needs_one_caption_per_image(tmp_path):
 def test_caption_names_index_truth_prediction_and_runner_up():
     assert digit_caption(rows(1)[0]) == "#1000\ntrue 0  pred 1\np=0.500  2nd 0"
 
-
-def test_write_csv_keeps_only_the_named_columns(tmp_path):
-    write_csv(tmp_path / "t.csv", [{"a": 1, "b": True, "c": 2}], ("b", "a"))
-    assert (tmp_path / "t.csv").read_text() == "b,a\nTrue,1\n"

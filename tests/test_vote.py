@@ -22,6 +22,7 @@ def project(tmp_path, monkeypatch, repo_root, mnist_train):
     save_npz(prepared / "val.npz", images=images[1000:1100], labels=labels[1000:1100])
     test = slice(1100, 1300)
     save_npz(prepared / "test.npz", images=images[test], labels=labels[test], original=images[test], index=np.arange(200))
+    (prepared / "preparation.json").write_text('{"deskew": false}')
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["train"].update(epochs=2, batch_size=32)
     params["committee"] = {"models": ["knn", "flat_mlp"], "seeds": [7], "tta": False}

@@ -60,9 +60,14 @@ def model_folder(tmp_path_factory, repo_root, mnist_train) -> Path:
     return project / paths.MODEL
 
 
+# Cutoffs as the ambiguous stage's summary would give them (`ambiguity.cutoffs`): a digit below 50%
+# confidence, within 0.2 of its runner-up or above 1 nat of entropy would have made its lists.
+CUTOFF = {"least_confident": 0.5, "smallest_margin": 0.2, "highest_entropy": 1.0}
+
+
 @pytest.fixture(scope="module")
 def app(model_folder):
-    return web.create_app(model_folder)
+    return web.create_app(model_folder, CUTOFF)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +136,7 @@ def sure_digit(client, test_digits) -> tuple[bytes, int]:
 def test_a_clear_digit_gets_a_clear_verdict():
     probs = np.full(10, 0.01)
     probs[3] = 0.91
-    answer = web.verdict(probs)
+    answer = web.verdict(probs, CUTOFF)
     assert answer["prediction"] == 3 and answer["confidence"] == pytest.approx(0.91)
     assert answer["second"] == 0 and answer["margin"] == pytest.approx(0.90)  # equal runners-up: the lower digit
     assert answer["ambiguous"] is False and answer["reasons"] == []
@@ -140,10 +145,11 @@ def test_a_clear_digit_gets_a_clear_verdict():
 
 def test_a_close_call_is_ambiguous_and_says_why():
     probs = np.array([0.0, 0.0, 0.0, 0.25, 0.0, 0.35, 0.1, 0.1, 0.1, 0.1])
-    answer = web.verdict(probs)
+    answer = web.verdict(probs, CUTOFF)
     assert (answer["prediction"], answer["second"], answer["ambiguous"]) == (5, 3, True)
-    assert len(answer["reasons"]) == 2 and answer["reasons"][0].startswith("5 or 3")
-    assert web.verdict(probs, min_margin=0.05, min_confidence=0.3)["ambiguous"] is False
+    assert [reason.split(":")[0] for reason in answer["reasons"]] == ["least_confident", "smallest_margin", "highest_entropy"]
+    assert answer["reasons"][1].startswith("smallest_margin: margin 0.100 is below 0.200")
+    assert web.verdict(probs, {"least_confident": 0.3, "smallest_margin": 0.05})["ambiguous"] is False
 
 
 # --- The API ---------------------------------------------------------------------------------

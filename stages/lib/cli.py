@@ -25,11 +25,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from stages.lib.model_files import load_classifier, preparation
     from stages.lib.npz import read_json
 
-    deskew_digits = preparation(args.model)["deskew"]
+    prepared_as = preparation(args.model)
     if args.kaggle:
-        batch = own_digits.from_kaggle(args.kaggle, deskew_digits)
+        batch = own_digits.from_kaggle(args.kaggle, prepared_as)
     else:
-        batch = own_digits.from_files(args.paths, deskew_digits)
+        batch = own_digits.from_files(args.paths, prepared_as)
     table = own_digits.predict(load_classifier(args.model), batch, cutoffs(read_json(args.ambiguous, "ambiguous")))
     for failure in batch.failures:
         print(f"error: {failure}", file=sys.stderr)
@@ -57,9 +57,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from stages.lib.ambiguity import cutoffs
+    from stages.lib.npz import read_json
     from stages.lib.web import serve
 
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, cutoffs(read_json(args.ambiguous, "ambiguous")), host=args.host, port=args.port)
     return 0
 
 
@@ -76,8 +78,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--show", type=Path, help="write a PNG sheet: each input beside the digit the model saw")
     for command in (predict, commands.add_parser("serve", help="a local page to draw or upload digits")):
         command.add_argument("--model", type=Path, default=paths.MODEL, help=f"the trained model's folder (default {paths.MODEL})")
-    predict.add_argument("--ambiguous", type=Path, default=paths.AMBIGUOUS_SUMMARY,
-                         help=f"the ambiguous stage's summary, for its cutoffs (default {paths.AMBIGUOUS_SUMMARY})")
+        command.add_argument("--ambiguous", type=Path, default=paths.AMBIGUOUS_SUMMARY,
+                             help=f"the ambiguous stage's summary, for its cutoffs (default {paths.AMBIGUOUS_SUMMARY})")
     serve = commands.choices["serve"]
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)

@@ -12,7 +12,7 @@ photo, a scan or a drawing from a paint program is none of that, so it goes thro
    paper and light ink on a blackboard both work;
 3. removing the paper with a soft threshold relative to the contrast (see `prepare_digit`);
 4. `mnist_layout`: crop to the ink, fit the longer side into 20 pixels, centre by mass;
-5. optionally `stages.lib.deskew.deskew`, for models trained on deskewed digits.
+5. the model's own preparation (`stages.lib.preparation`: deskewing, stroke normalisation).
 """
 
 import io
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stages.lib.deskew import deskew as deskew_images
 from stages.lib.errors import UserError
+from stages.lib.preparation import prepare
 
 SIDE = 28
 BOX = 20  # the longer side of the ink, as in MNIST
@@ -48,7 +48,7 @@ def image_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def prepare_digit(source: str | os.PathLike | bytes, *, deskew: bool, name: str | None = None) -> np.ndarray:
+def prepare_digit(source: str | os.PathLike | bytes, preparation: dict, *, name: str | None = None) -> np.ndarray:
     """The digit pictured in `source` (a file path, or the file's bytes) as uint8 (28, 28), white on black.
 
     The paper is removed with a soft threshold at half the ink's contrast: with c the largest
@@ -56,7 +56,8 @@ def prepare_digit(source: str | os.PathLike | bytes, *, deskew: bool, name: str 
     one that differs by more than three quarters is full ink (255), with a linear ramp between. So
     paper texture, JPEG noise and pencil pressure are flattened as NIST's binary scans were, while
     each edge stays where the ink is half-dark and keeps its anti-aliasing. Every remaining pixel is
-    ink: a speck far from the digit widens the crop. Then `mnist_layout`, then deskewing if `deskew`.
+    ink: a speck far from the digit widens the crop. Then `mnist_layout`, then `preparation.prepare`
+    (the model's own deskewing and stroke normalisation).
 
     Raises `UserError`, one line naming the file (`name`, else the path, else "upload"), when the
     file is missing, unreadable, empty, not a picture in a supported format, cut short or corrupt,
@@ -72,7 +73,7 @@ def prepare_digit(source: str | os.PathLike | bytes, *, deskew: bool, name: str 
         raise UserError(f"{source_name}: no digit found: the picture is blank (no ink darker or brighter than the paper)")
     ink = np.clip((difference / contrast - LOW) / (HIGH - LOW), 0.0, 1.0)
     digit = mnist_layout(ink)
-    return deskew_images(digit[None])[0] if deskew else digit
+    return prepare(digit[None], preparation)[0]
 
 
 def mnist_layout(ink: np.ndarray) -> np.ndarray:

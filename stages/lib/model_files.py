@@ -38,9 +38,10 @@ def read_description(folder: Path) -> dict:
 
 
 def preparation(folder: Path) -> dict:
-    """How digits must be prepared for the model in `folder` ({"deskew": bool}), from its model.json."""
+    """How digits must be prepared for the model in `folder` (`stages.lib.preparation`), from its model.json."""
     found = read_description(folder).get("preparation")
-    if not (isinstance(found, dict) and isinstance(found.get("deskew"), bool)):
+    width = found.get("stroke_width") if isinstance(found, dict) else None
+    if not (isinstance(found, dict) and isinstance(found.get("deskew"), bool) and (width is None or isinstance(width, float))):
         raise UserError(f"{folder / DESCRIPTION}: says nothing of how its digits were prepared; rerun the train stage (dvc repro)")
     return found
 

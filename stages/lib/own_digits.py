@@ -1,8 +1,8 @@
 """Predictions for digits from outside MNIST: image files, folders of them, or a Kaggle "Digit
 Recognizer" CSV, each prepared exactly as the model's training digits were.
 
-The preparation (deskewing) is read from the model's own model.json, never from the current
-params.yaml, so a model predicts with the preparation it was trained with. A file that cannot be
+The preparation (deskewing, stroke normalisation) is the one in the model's own model.json, never
+the current params.yaml's, so a model predicts with the preparation it was trained with. A file that cannot be
 read as a digit is reported on its own and the rest are still predicted.
 """
 
@@ -14,10 +14,10 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from stages.lib.ambiguity import predictions, verdicts
-from stages.lib.deskew import deskew
 from stages.lib.digit_image import image_files, prepare_digit
 from stages.lib.errors import UserError
 from stages.lib.inference import Classifier, predict_proba
+from stages.lib.preparation import prepare
 
 BATCH = 256  # one compiled shape for every call
 
@@ -34,12 +34,12 @@ class Batch:
     failures: list[str] = field(default_factory=list)
 
 
-def from_files(paths: list[Path], deskew_digits: bool) -> Batch:
+def from_files(paths: list[Path], preparation: dict) -> Batch:
     """Every image file named or found in the folders of `paths`, prepared; unreadable ones go to `failures`."""
     batch = Batch()
     for path in image_files(paths):
         try:
-            batch.digits.append(prepare_digit(path, deskew=deskew_digits))
+            batch.digits.append(prepare_digit(path, preparation))
         except UserError as error:
             batch.failures.append(str(error))
             continue
@@ -49,12 +49,12 @@ def from_files(paths: list[Path], deskew_digits: bool) -> Batch:
     return batch
 
 
-def from_kaggle(path: Path, deskew_digits: bool) -> Batch:
-    """The digits of a Kaggle CSV, already in MNIST's layout, deskewed as the model's were; named by ImageId."""
+def from_kaggle(path: Path, preparation: dict) -> Batch:
+    """The digits of a Kaggle CSV, already in MNIST's layout, prepared as the model's were; named by ImageId."""
     from stages.lib.kaggle import read_digits_csv
 
     images, labels = read_digits_csv(path)
-    digits = deskew(images) if deskew_digits else images
+    digits = prepare(images, preparation)
     return Batch(names=[str(i) for i in range(1, len(digits) + 1)], inputs=list(images), digits=list(digits), labels=labels)
 
 

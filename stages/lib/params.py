@@ -56,6 +56,7 @@ class Preprocess(Section):
     val_size: int = Field(ge=1)  # images held out of the training set, stratified by digit
     seed: int = Field(ge=0, le=2**32 - 1)
     deskew: bool  # straighten every image by its second-order moments
+    stroke: bool  # thin or thicken every digit's strokes towards the training digits' median ink width
     augment: CachedAugment
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from stages.lib.ambiguity import entropy, top_two
+from stages.lib.ambiguity import SCORES, predictions, verdicts
 from stages.lib.digit_image import SIDE, prepare_digit
 from stages.lib.errors import UserError
 from stages.lib.model_files import load_classifier, preparation
@@ -33,43 +33,35 @@ from stages.lib.model_files import load_classifier, preparation
 PAGE = Path(__file__).parent / "static" / "index.html"
 MAX_UPLOAD_BYTES = 5_000_000  # 5 MB: a phone photo fits, a mistake such as a video does not
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and headers around the file, allowed on top of the limit
-MIN_MARGIN = 0.2
-MIN_CONFIDENCE = 0.5
 # The page's scripts and styles are inline and it talks to this server only: nothing else may load.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                            "img-src 'self' data: blob:; connect-src 'self'; form-action 'none'; base-uri 'none'")
 
 
-def verdict(probs: np.ndarray, min_margin: float = MIN_MARGIN, min_confidence: float = MIN_CONFIDENCE) -> dict:
-    """What the model says about one unlabelled digit, from its probabilities float (10,).
-
-    Keys: prediction and second (ints, the two likeliest digits, ties to the lower), confidence and
-    second_confidence (their probabilities), margin (the gap between them), entropy (nats), and
-    ambiguous (bool) with reasons (one sentence per threshold crossed: margin below `min_margin`,
-    confidence below `min_confidence`; empty when the digit is clear).
-    """
-    row = np.asarray(probs, dtype=np.float64)[None]
-    first, first_p, second, second_p = (value[0] for value in top_two(row))
-    gap = float(first_p - second_p)
+def verdict(probs: np.ndarray, cutoff: dict[str, float]) -> dict:
+    """What the model says about one unlabelled digit, from its probabilities float (10,): the
+    `ambiguity.predictions` columns, `ambiguous` (bool) and `reasons`, one sentence per definition
+    of the `ambiguous` stage under which the digit would have made that stage's list
+    (`ambiguity.verdicts` with `cutoff`, the stage's cutoffs)."""
+    table = predictions(np.asarray(probs, dtype=np.float64)[None])
+    under = verdicts(table, cutoff).iloc[0]
+    row = table.to_dict("records")[0]
     reasons = []
-    if gap < min_margin:
-        reasons.append(f"{first} or {second}: the two likeliest digits are only {gap:.2f} apart (below {min_margin})")
-    if first_p < min_confidence:
-        reasons.append(f"the likeliest digit has only {first_p:.0%} of the probability (below {min_confidence:.0%})")
-    return {
-        "prediction": int(first), "confidence": float(first_p), "second": int(second), "second_confidence": float(second_p),
-        "margin": gap, "entropy": float(entropy(row)[0]), "ambiguous": bool(reasons), "reasons": reasons,
-    }
+    for name in filter(None, under.split("+")):
+        column, higher = SCORES[name]
+        reasons.append(f"{name}: {column} {row[column]:.3f} is {'above' if higher else 'below'} {cutoff[name]:.3f}, "
+                       "where the ambiguous stage's list of test digits ends")
+    return {**row, "ambiguous": bool(reasons), "reasons": reasons}
 
 
 class Predictor:
     """The model of one folder, loaded once: picture bytes -> the JSON answer of /api/predict."""
 
-    def __init__(self, model_folder: Path):
-        """Loads the model and how its digits were prepared (model.json's `preparation`: deskewed
-        or not), then predicts one blank digit so that the jit compilation happens now, not on the
+    def __init__(self, model_folder: Path, cutoff: dict[str, float]):
+        """Loads the model and how its digits were prepared (model.json's `preparation`), then predicts one blank digit so that the jit compilation happens now, not on the
         first request."""
-        self.deskew = preparation(model_folder)["deskew"]
+        self.preparation = preparation(model_folder)
+        self.cutoff = cutoff
         self.classifier = load_classifier(model_folder)
         self.probabilities(np.zeros((SIDE, SIDE), dtype=np.uint8))
 
@@ -80,9 +72,9 @@ class Predictor:
     def __call__(self, data: bytes, name: str) -> dict:
         """`digit28`, `probs` and the `verdict` of the picture in `data`; `UserError` naming `name`
         when it holds no readable digit."""
-        digit = prepare_digit(data, deskew=self.deskew, name=name)
+        digit = prepare_digit(data, self.preparation, name=name)
         probs = self.probabilities(digit)
-        return {"digit28": digit.astype(int).tolist(), "probs": [float(p) for p in probs], **verdict(probs)}
+        return {"digit28": digit.astype(int).tolist(), "probs": [float(p) for p in probs], **verdict(probs, self.cutoff)}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -118,10 +110,11 @@ async def _uploaded(request: Request, limit: int) -> tuple[bytes, str]:
     return data, name
 
 
-def create_app(model_folder: Path, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+def create_app(model_folder: Path, cutoff: dict[str, float], max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
     """The app serving the page and /api/predict for the model in `model_folder` (loaded and
-    compiled here, once; `UserError` when its files are missing or corrupt)."""
-    predictor = Predictor(Path(model_folder))
+    compiled here, once; `UserError` when its files are missing or corrupt), judging ambiguity
+    with `cutoff` (`ambiguity.cutoffs` of the ambiguous stage's summary)."""
+    predictor = Predictor(Path(model_folder), cutoff)
     app = FastAPI(title="Your own digits", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(HTTPException)
@@ -148,11 +141,11 @@ def create_app(model_folder: Path, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> 
     return app
 
 
-def serve(model_folder: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(model_folder: Path, cutoff: dict[str, float], host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serves the page for the model in `model_folder` at http://host:port/ until interrupted
     (127.0.0.1 by default: only this machine can reach it)."""
     import uvicorn
 
-    app = create_app(model_folder)
+    app = create_app(model_folder, cutoff)
     print(f"Your own digits: open http://{host}:{port}/ (Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
