@@ -25,7 +25,7 @@ def main() -> None:
     if source.suffix.lower() == ".csv":
         batch = own_digits.from_kaggle(source, prepared_as)
     elif source.is_dir():
-        batch = own_digits.from_files([source], prepared_as)
+        batch = own_digits.from_files([source], prepared_as, keep_inputs=True)
     else:
         raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
     if batch.failures:

@@ -29,7 +29,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.kaggle:
         batch = own_digits.from_kaggle(args.kaggle, prepared_as)
     else:
-        batch = own_digits.from_files(args.paths, prepared_as)
+        batch = own_digits.from_files(args.paths, prepared_as, keep_inputs=bool(args.show))
     table = own_digits.predict(load_classifier(args.model), batch, cutoffs(read_json(args.ambiguous, "ambiguous")))
     for failure in batch.failures:
         print(f"error: {failure}", file=sys.stderr)

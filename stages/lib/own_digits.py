@@ -24,8 +24,8 @@ BATCH = 256  # one compiled shape for every call
 
 @dataclass
 class Batch:
-    """Digits to predict: their names (file path or Kaggle ImageId), the pictures as given (grey),
-    the 28x28 digits the model sees, labels if the input had them, and what failed."""
+    """Digits to predict: their names (file path or Kaggle ImageId), the pictures as given (grey,
+    when asked for), the 28x28 digits the model sees, labels if the input had them, and what failed."""
 
     names: list[str] = field(default_factory=list)
     inputs: list[np.ndarray] = field(default_factory=list)
@@ -34,8 +34,10 @@ class Batch:
     failures: list[str] = field(default_factory=list)
 
 
-def from_files(paths: list[Path], preparation: dict) -> Batch:
-    """Every image file named or found in the folders of `paths`, prepared; unreadable ones go to `failures`."""
+def from_files(paths: list[Path], preparation: dict, keep_inputs: bool = False) -> Batch:
+    """Every image file named or found in the folders of `paths`, prepared; unreadable ones go to
+    `failures`. With `keep_inputs` the pictures are also kept as given (decoded a second time:
+    only a sheet needs them)."""
     batch = Batch()
     for path in image_files(paths):
         try:
@@ -44,8 +46,9 @@ def from_files(paths: list[Path], preparation: dict) -> Batch:
             batch.failures.append(str(error))
             continue
         batch.names.append(str(path))
-        with Image.open(path) as picture:
-            batch.inputs.append(np.asarray(ImageOps.exif_transpose(picture).convert("L")))
+        if keep_inputs:
+            with Image.open(path) as picture:
+                batch.inputs.append(np.asarray(ImageOps.exif_transpose(picture).convert("L")))
     return batch
 
 
