@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -51,6 +52,41 @@ def train_params(repo_root):
         return parse_params(params).train
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory, repo_root, mnist_train) -> Path:
+    """A folder holding everything `mnist-dvc predict` and the page read, made by the real stages:
+    a flat_mlp trained for two epochs on 3,000 deskewed digits, evaluated on 1,000 more, the
+    ambiguous stage's summary, and a copy of samples/."""
+    from stages import ambiguous, evaluate
+    from stages import train as train_stage
+    from stages.lib import paths
+    from stages.lib.atomic import save_npz, write_json
+    from stages.lib.preparation import prepare
+
+    folder = tmp_path_factory.mktemp("trained")
+    preparation = {"deskew": True, "stroke_width": None}
+    images, labels = mnist_train
+    digits = prepare(images[:4500], preparation)
+    save_npz(folder / paths.TRAIN_NPZ, images=digits[:3000], labels=labels[:3000])
+    save_npz(folder / paths.VAL_NPZ, images=digits[3000:3500], labels=labels[3000:3500])
+    save_npz(folder / paths.TEST_NPZ, images=digits[3500:], labels=labels[3500:4500], original=images[3500:4500],
+             index=np.arange(1000))
+    write_json(folder / paths.PREPARATION_JSON, preparation)
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["train"].update(model="flat_mlp", epochs=2, batch_size=64)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copytree(repo_root / "samples", folder / "samples")
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        train_stage.main([])
+        evaluate.main()
+        ambiguous.main()
+    finally:
+        os.chdir(here)
+    return folder
 
 
 # --- Temporary projects: copies of the working tree, for the end-to-end and fault tests --------

@@ -2,47 +2,22 @@
 the sheet, and one clear line per bad input."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import yaml
 
-from stages import ambiguous, evaluate
-from stages import train as train_stage
 from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
 from stages.lib.inference import predict_proba
-from stages.lib.model_files import load_classifier
+from stages.lib.model_files import load_classifier, preparation
+from stages.lib.preparation import prepare
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, repo_root, mnist_train):
-    """A folder with a flat_mlp trained for one epoch on 3,000 real digits, evaluated, and the
-    ambiguous stage's summary: everything `mnist-dvc predict` reads."""
-    folder = tmp_path_factory.mktemp("project")
-    images, labels = mnist_train
-    save_npz(folder / paths.TRAIN_NPZ, images=images[:3000], labels=labels[:3000])
-    save_npz(folder / paths.VAL_NPZ, images=images[3000:3500], labels=labels[3000:3500])
-    test = slice(3500, 4500)
-    save_npz(folder / paths.TEST_NPZ, images=images[test], labels=labels[test], original=images[test], index=np.arange(1000))
-    write_json(folder / paths.PREPARATION_JSON, {"deskew": False})
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(model="flat_mlp", epochs=2, batch_size=64)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    shutil.copytree(repo_root / "samples", folder / "samples")
-    here = os.getcwd()
-    os.chdir(folder)
-    try:
-        train_stage.main([])
-        evaluate.main()
-        ambiguous.main()
-    finally:
-        os.chdir(here)
-    return folder
+def project(trained_project):
+    return trained_project
 
 
 def predict(project, *args):
@@ -89,7 +64,8 @@ def test_kaggle_csv_gives_a_submission_and_a_bad_row_names_its_line(project, tmp
     assert done.returncode == 0, done.stderr
     submission = (tmp_path / "submission.csv").read_text().splitlines()
     assert submission[0] == "ImageId,Label" and [line.split(",")[0] for line in submission[1:]] == [str(i) for i in range(1, 101)]
-    model_says = predict_proba(load_classifier(project / paths.MODEL), images[5000:5100], 100).argmax(axis=1)
+    prepared = prepare(images[5000:5100], preparation(project / paths.MODEL))  # deskewed, as the model's own digits
+    model_says = predict_proba(load_classifier(project / paths.MODEL), prepared, 100).argmax(axis=1)
     assert [int(line.split(",")[1]) for line in submission[1:]] == model_says.tolist()  # the CSV's digits need no re-layout
 
     lines = (tmp_path / "test.csv").read_text().splitlines()
