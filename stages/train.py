@@ -5,6 +5,10 @@ sees), checkpointing the whole training state after each epoch to data/checkpoin
 `persist` output), so a killed run resumes where it stopped and ends with the same weights as one
 that never stopped. Scikit-learn baselines (`stages.lib.classical`) fit in one go.
 
+Several cooperating processes can run it as one training (`stages.lib.distributed`), started by
+`mnist-dvc launch --processes N -- python -m stages.train` on one machine or by `srun` on a Slurm
+cluster; the first process writes every output, the others only compute.
+
 Outputs: data/model/ (model.json + weights), eval/train.json (metrics), eval/train_history.csv
 (per-epoch curves for `dvc plots`). A committee member (committee/dvc.yaml) is the same training
 with another model and seed, written under its own folder:
@@ -14,7 +18,9 @@ with another model and seed, written under its own folder:
 
 import argparse
 import json
+import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +89,7 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, 
     import jax
 
     from stages.lib import checkpoint
+    from stages.lib.distributed import is_writer, to_host
     from stages.lib.fit import NonFiniteLoss, fingerprint, fit, restore
     from stages.lib.model_files import save_neural
     from stages.lib.models import build_model, count_params, init_rngs
@@ -97,7 +104,8 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, 
     run_id = fingerprint(cfg.model_dump_json(), [paths.TRAIN_NPZ, paths.VAL_NPZ])
 
     def save_checkpoint(epoch, state, history):
-        checkpoint.save(out.checkpoint, jax.device_get(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+        if is_writer():
+            checkpoint.save(out.checkpoint, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
 
     state, history, first_epoch = restore(trainer, out.checkpoint, run_id)
     try:
@@ -106,6 +114,8 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, 
         raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
                         "the checkpoint of the last good epoch is kept") from None
 
+    if not is_writer():
+        return
     with atomic_dir(out.model) as folder:
         save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, preparation)
     epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
@@ -132,8 +142,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def start_distributed_if_asked(environ: Mapping[str, str]) -> None:
+    """Joins a multi-process run when the environment describes one, before any other JAX call:
+    JAX's own variables (what `mnist-dvc launch` sets), or a Slurm job step of several tasks
+    (`srun -n N python -m stages.train`), where JAX detects the rest by itself."""
+    if "JAX_COORDINATOR_ADDRESS" in environ:
+        from stages.lib.distributed import start
+
+        start(environ["JAX_COORDINATOR_ADDRESS"], int(environ["JAX_NUM_PROCESSES"]), int(environ["JAX_PROCESS_ID"]))
+    elif int(environ.get("SLURM_NTASKS", "1")) > 1:
+        from stages.lib.distributed import start
+
+        start()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    start_distributed_if_asked(os.environ)
     overrides = {key: value for key, value in (("model", args.model), ("seed", args.seed)) if value is not None}
     cfg = load_params("train").model_copy(update=overrides)
     out = paths.TrainOutputs.under(args.out) if args.out else paths.TRAIN

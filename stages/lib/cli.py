@@ -5,6 +5,8 @@
     mnist-dvc predict PATH... --show sheet.png    each input beside the 28x28 digit the model saw
     mnist-dvc predict --kaggle test.csv --out submission.csv   Kaggle's Digit Recognizer format
     mnist-dvc serve [--port 8000]                 a page to draw or upload a digit (127.0.0.1)
+    mnist-dvc launch --processes N [--cpu-devices D] -- python -m stages.train
+                                                  one command as N cooperating JAX processes here
 
 The model is data/model and the ambiguity cutoffs come from data/ambiguous/summary.json, both
 made by `dvc repro` (or `--model` / `--ambiguous` elsewhere). Exit status 1 when any input failed
@@ -65,6 +67,17 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_launch(args: argparse.Namespace) -> int:
+    import os
+
+    from stages.lib.launch import launch, process_environments
+
+    command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
+    if not command:
+        parser().error("launch: give the command to run after --")
+    return launch(command, process_environments(os.environ, args.processes, args.cpu_devices))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mnist-dvc", description=__doc__.split("\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -80,6 +93,10 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--model", type=Path, default=paths.MODEL, help=f"the trained model's folder (default {paths.MODEL})")
         command.add_argument("--ambiguous", type=Path, default=paths.AMBIGUOUS_SUMMARY,
                              help=f"the ambiguous stage's summary, for its cutoffs (default {paths.AMBIGUOUS_SUMMARY})")
+    launch = commands.add_parser("launch", help="run a command as N cooperating JAX processes on this machine")
+    launch.add_argument("--processes", type=int, required=True, help="how many processes")
+    launch.add_argument("--cpu-devices", type=int, help="JAX CPU devices per process (JAX_NUM_CPU_DEVICES), for trying it on a CPU")
+    launch.add_argument("command_line", nargs=argparse.REMAINDER, help="-- then the command, e.g. -- python -m stages.train")
     serve = commands.choices["serve"]
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
@@ -93,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "predict" and bool(args.kaggle) != bool(args.out):
         parser().error("predict: --kaggle and --out go together")
     try:
-        status = run_predict(args) if args.command == "predict" else run_serve(args)
+        status = {"predict": run_predict, "serve": run_serve, "launch": run_launch}[args.command](args)
     except UserError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         status = 1

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.lib import checkpoint
+from stages.lib.distributed import to_global, to_host
 from stages.lib.errors import UserError
 from stages.lib.trainer import Trainer, TrainState
 
@@ -41,14 +42,13 @@ def fingerprint(config_json: str, files: list[Path]) -> str:
 
 
 def restore(trainer: Trainer, path: Path, run_id: str) -> tuple[TrainState, list[dict], int]:
-    """(state, history, first epoch to run): from the checkpoint at `path` if `run_id` made it, else fresh."""
-    import jax
-
+    """(state, history, first epoch to run): from the checkpoint at `path` if `run_id` made it, else
+    fresh. Every process of a multi-process run reads the same file (the first one writes it)."""
     fresh = (trainer.initial_state, [], 1)
     if not path.exists():
         return fresh
     try:
-        state, meta = checkpoint.load(path, jax.device_get(trainer.initial_state))
+        state, meta = checkpoint.load(path, to_host(trainer.initial_state))
     except UserError as error:
         print(f"ignoring the checkpoint: {error}")
         return fresh
@@ -56,7 +56,7 @@ def restore(trainer: Trainer, path: Path, run_id: str) -> tuple[TrainState, list
         print(f"ignoring {path}: it was trained with other params or data")
         return fresh
     print(f"resuming after epoch {meta['epoch']} from {path}")
-    return jax.device_put(state, trainer.replicated), json.loads(meta["history"]), int(meta["epoch"]) + 1
+    return to_global(state, trainer.replicated), json.loads(meta["history"]), int(meta["epoch"]) + 1
 
 
 def run_epoch(trainer: Trainer, state: TrainState, epoch: int,
@@ -76,12 +76,12 @@ def run_epoch(trainer: Trainer, state: TrainState, epoch: int,
             pending.append((loss, step_correct))
             if len(pending) < REPORT_EVERY and step < steps:
                 continue
-            chunk = np.array([float(value) for value, _ in pending])
+            chunk = np.array([float(to_host(value)) for value, _ in pending])
             bad = np.flatnonzero(~np.isfinite(chunk))
             if bad.size:
                 raise NonFiniteLoss(float(chunk[bad[0]]), epoch, step - len(chunk) + int(bad[0]) + 1)
             losses.extend(chunk)
-            correct += sum(int(value) for _, value in pending)
+            correct += sum(int(to_host(value)) for _, value in pending)
             bar.update(len(chunk))
             bar.set_postfix(loss=f"{chunk.mean():.4f}")
             pending = []

@@ -18,6 +18,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from stages.lib.batch_augment import is_identity, random_affine
 from stages.lib.batches import padded_batches
+from stages.lib.distributed import to_global, to_host
 from stages.lib.models import to_inputs
 from stages.lib.params import Train
 
@@ -117,41 +118,41 @@ def epoch_order(key: jax.Array, n: int, batch_size: int) -> jax.Array:
 
 
 class Trainer:
-    """Holds the compiled functions and the device-resident data for one training run.
+    """Holds the compiled functions and the training data for one training run, on every device of
+    every process (`stages.lib.distributed`; one process is the common case).
 
-    `cfg.batch_size` must be a multiple of the number of devices (each gets an equal share) and
-    at most the number of training images; the train stage checks both before building one.
+    Each step's batch is split over all devices: every process slices its own rows of it from the
+    training set in its memory and hands them in (`distributed.to_global`), so a run of N
+    processes sees exactly the batches of a run of one. `cfg.batch_size` must be a multiple of
+    the number of devices and at most the number of training images; the train stage checks both.
     """
 
     def __init__(self, model: nnx.Module, cfg: Train, train_data: Batch, steps_per_epoch: int):
         self.cfg = cfg
         mesh = Mesh(jax.devices(), ("data",))
         self.replicated = NamedSharding(mesh, PartitionSpec())
-        batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+        self.batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+        per_process = cfg.batch_size // jax.process_count()
+        self._rows = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
         self.tx = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
         self.graphdef, self.eval_graphdef, state = init_state(model, self.tx, cfg.seed)
-        self.initial_state = jax.device_put(state, self.replicated)
-        self.images, self.labels = jax.device_put(train_data, self.replicated)
+        self.initial_state = to_global(state, self.replicated)
+        self.images, self.labels = (np.asarray(array) for array in train_data)
         self.steps_per_epoch = steps_per_epoch
-        step = make_train_step(self.graphdef, self.tx, cfg)
-
-        def indexed_step(state, images, labels, order, i):
-            idx = order[i]
-            batch = jax.lax.with_sharding_constraint((images[idx], labels[idx]), batch_sharding)
-            return step(state, batch)
-
         # One step per call rather than a lax.scan over many: XLA's CPU backend ran scanned
         # convolutions about 10x slower, and dispatch is asynchronous, so the host never waits.
-        self._step = jax.jit(indexed_step, donate_argnums=0)
-        self._order = jax.jit(epoch_order, static_argnums=(1, 2))
-        self._evaluate = jax.jit(self._eval_batch)
+        self._step = jax.jit(make_train_step(self.graphdef, self.tx, cfg), donate_argnums=0)
+        self._order = jax.jit(epoch_order, static_argnums=(1, 2), out_shardings=self.replicated)
+        self._evaluate = jax.jit(self._eval_batch, out_shardings=self.replicated)
 
     def epoch_steps(self, state: TrainState, epoch: int):
-        """Runs one epoch, yielding (state, loss, correct) after each step, still on the device."""
+        """Runs one epoch, yielding (state, loss, correct) after each step, still on the devices."""
         key = jax.random.fold_in(jax.random.key(self.cfg.seed), epoch)
-        order = self._order(key, self.images.shape[0], self.cfg.batch_size)
+        order = to_host(self._order(key, len(self.labels), self.cfg.batch_size))
         for i in range(self.steps_per_epoch):
-            state, (loss, correct) = self._step(state, self.images, self.labels, order, i)
+            rows = order[i, self._rows]
+            batch = to_global((self.images[rows], self.labels[rows]), self.batch_sharding)
+            state, (loss, correct) = self._step(state, batch)
             yield state, loss, correct
 
     def _eval_batch(self, params, rest, images, labels, mask):
@@ -162,14 +163,16 @@ class Trainer:
         return jnp.sum(losses * mask), jnp.sum(correct)
 
     def evaluate(self, state: TrainState, images, labels, batch_size: int = 1000) -> tuple[float, float]:
-        """Mean loss and accuracy of the EMA weights on a held-out set, in `padded_batches`."""
+        """Mean loss and accuracy of the EMA weights on a held-out set, in `padded_batches` (every
+        process scores the whole set)."""
         total_loss, total_correct = 0.0, 0
         for (x, y), count in padded_batches((np.asarray(images), np.asarray(labels, np.int32)), batch_size):
-            loss, correct = self._evaluate(state.ema, state.rest, x, y, jnp.arange(batch_size) < count)
+            inputs = to_global((x, y, np.arange(batch_size) < count), self.replicated)
+            loss, correct = to_host(self._evaluate(state.ema, state.rest, *inputs))
             total_loss += float(loss)
             total_correct += int(correct)
         return total_loss / len(labels), total_correct / len(labels)
 
     def eval_model(self, state: TrainState) -> nnx.Module:
-        """The trained model in evaluation mode, carrying the EMA weights."""
-        return nnx.merge(self.eval_graphdef, jax.device_get(state.ema), jax.device_get(state.rest))
+        """The trained model in evaluation mode, carrying the EMA weights, on this process's host."""
+        return nnx.merge(self.eval_graphdef, to_host(state.ema), to_host(state.rest))

@@ -1,0 +1,27 @@
+"""Run by tests/test_distributed.py, as one process or as several under `mnist-dvc launch`: trains
+the model of params.yaml's train section (here small) for one epoch on the digits in ARGV[1] and,
+in the first process, saves the trained weights to ARGV[2]."""
+
+import os
+import sys
+
+import numpy as np
+
+from stages.train import start_distributed_if_asked
+
+start_distributed_if_asked(os.environ)
+
+from stages.lib.distributed import is_writer, to_host  # noqa: E402
+from stages.lib.fit import run_epoch  # noqa: E402
+from stages.lib.models import build_model, init_rngs  # noqa: E402
+from stages.lib.params import load_params  # noqa: E402
+from stages.lib.trainer import Trainer  # noqa: E402
+
+cfg = load_params("train")
+with np.load(sys.argv[1]) as data:
+    images, labels = data["images"], data["labels"]
+trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, (images, labels), len(labels) // cfg.batch_size)
+state, _, _ = run_epoch(trainer, trainer.initial_state, 1)
+if is_writer():
+    leaves = [np.asarray(leaf) for leaf in __import__("jax").tree.leaves(to_host(state.params))]
+    np.savez(sys.argv[2], *leaves)
