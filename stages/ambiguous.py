@@ -1,7 +1,7 @@
 """Stage `ambiguous`: the test digits the model is least sure about, under the definitions of
 `stages.lib.ambiguity`.
 
-Reads the probabilities saved by `evaluate` (no second prediction pass) and the raw test images.
+Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass) and the raw test images.
 Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previous result):
 - <definition>/<test index>.png: each chosen digit, upscaled;
 - <definition>/table.csv: what the model said about each, most ambiguous first;

@@ -1,15 +1,27 @@
 """Stage `evaluate`: scores the trained model on the prepared test set and shows examples of its work.
 
+The test probabilities are calibrated by temperature scaling (`stages.lib.calibration`): one
+temperature fitted on the validation split (data/prepared/val.npz, predicted like the test set:
+same batch size, same views) divides the logits. It never changes which digit is predicted, so
+accuracy, errors, macro F1, the per-digit table and the confusion matrix are those of the model;
+only the confidences move. Every later stage reads the calibrated probabilities.
+
 Outputs:
-- eval/metrics.json: the headline figures, accuracy, loss, errors and macro F1 (byte-identical for
-  identical predictions, hence no timings in it);
+- eval/metrics.json: the headline figures, accuracy, loss, errors and macro F1 of the model as it
+  is (byte-identical for identical predictions, hence no timings in it), and its calibration:
+  `temperature`, `ece_before` / `ece_after` (expected calibration error in 15 bins, raw and
+  calibrated) and `loss_calibrated` (the test loss after calibration; `loss` stays the raw one,
+  comparable with earlier runs);
 - eval/per_digit.csv: precision, recall, F1 and support of each digit, a `dvc plots` bar chart;
 - eval/speed.json: inference throughput (test digits per second, all views included with
-  `evaluate.tta`), kept apart because it varies from run to run;
+  `evaluate.tta`; the validation pass is not timed), kept apart because it varies from run to run;
 - eval/confusion.csv: one `actual,predicted` row per test digit, for DVC's confusion-matrix plot;
-- data/eval/probs.npz: the probabilities, read by the `ambiguous` stage instead of predicting again;
+- eval/reliability.csv: the reliability diagram, `calibration.reliability_table` of the raw and of
+  the calibrated probabilities (column `probabilities`: "raw" or "calibrated");
+- data/eval/probs.npz: the calibrated probabilities, read by the `ambiguous` stage instead of
+  predicting again;
 - data/eval/examples.csv, data/eval/examples/<test index>.png, data/eval/examples.png: right and
-  wrong test digits with what the model said about them.
+  wrong test digits with what the model said about them (calibrated confidences).
 """
 
 import time
@@ -20,15 +32,18 @@ import pandas as pd
 from stages.lib import paths
 from stages.lib.ambiguity import describe
 from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
-from stages.lib.errors import run_stage
+from stages.lib.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs, reliability_table
+from stages.lib.errors import UserError, run_stage
+from stages.lib.idx import NUM_CLASSES
 from stages.lib.inference import TTA_SHIFTS, Classifier, predict_proba
 from stages.lib.metrics import example_positions, per_digit, summarize
 from stages.lib.model_files import load_classifier
 from stages.lib.params import load_params
 from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
-from stages.lib.prepared import load_test_set
+from stages.lib.prepared import load_split, load_test_set
 
 EXAMPLE_COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "correct"]
+RELIABILITY_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
 
 
 def timed_predictions(classifier: Classifier, images: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
@@ -64,15 +79,49 @@ def write_examples(probs: np.ndarray, test: dict[str, np.ndarray], count: int) -
     )
 
 
+def calibrate(classifier: Classifier, probs: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
+    """`probs` temperature-scaled, float32, and the temperature, fitted on the validation split
+    predicted as the test set was (`batch_size`, `tta`). `UserError` naming preprocess.val_size
+    when no temperature can be fitted (no validation digits)."""
+    images, labels = load_split(paths.VAL_NPZ)
+    # predict_proba needs at least one digit; an empty split goes on to fit_temperature's error.
+    val_probs = predict_proba(classifier, images, batch_size, tta) if len(images) else np.zeros((0, NUM_CLASSES), np.float32)
+    try:
+        temperature = fit_temperature(logits_from_probs(val_probs), labels)
+    except ValueError as error:
+        raise UserError(f"{paths.VAL_NPZ}: cannot fit the calibration temperature ({error}); "
+                        "preprocess.val_size must hold out validation digits (rerun the preprocess stage)") from None
+    return apply_temperature(logits_from_probs(probs), temperature), temperature
+
+
+def calibration_metrics(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
+    """The calibration figures of eval/metrics.json, rounded to 6 decimals like the headline."""
+    return {
+        "temperature": round(temperature, 6),
+        "ece_before": round(expected_calibration_error(raw, labels, RELIABILITY_BINS), 6),
+        "ece_after": round(expected_calibration_error(calibrated, labels, RELIABILITY_BINS), 6),
+        "loss_calibrated": summarize(calibrated, labels)["loss"],
+    }
+
+
+def reliability(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Both reliability tables, raw rows then calibrated ones, with a first column `probabilities`."""
+    tables = [reliability_table(p, labels, RELIABILITY_BINS).assign(probabilities=name)
+              for name, p in (("raw", raw), ("calibrated", calibrated))]
+    table = pd.concat(tables, ignore_index=True).round(6)
+    return table[["probabilities", *(column for column in table.columns if column != "probabilities")]]
+
+
 def main() -> None:
     params = load_params("evaluate")
     test = load_test_set(paths.TEST_NPZ)
     classifier = load_classifier(paths.MODEL)
-    probs, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
+    raw, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
+    probs, temperature = calibrate(classifier, raw, params.batch_size, params.tta)
     labels = test["labels"]
-    metrics = summarize(probs, labels)
+    metrics = summarize(raw, labels) | calibration_metrics(raw, probs, labels, temperature)
     write_json(paths.METRICS_JSON, metrics)
-    write_csv(paths.PER_DIGIT_CSV, per_digit(probs, labels))
+    write_csv(paths.PER_DIGIT_CSV, per_digit(raw, labels))
     throughput = len(labels) / max(seconds, 1e-9)
     write_json(paths.SPEED_JSON, {
         "inference_images_per_second": round(throughput, 1),
@@ -80,12 +129,15 @@ def main() -> None:
         "views_per_image": len(TTA_SHIFTS) if params.tta else 1,
         "seconds": round(seconds, 4),
     })
-    write_csv(paths.CONFUSION_CSV, pd.DataFrame({"actual": labels.astype(np.int64), "predicted": probs.argmax(axis=1)}))
+    write_csv(paths.CONFUSION_CSV, pd.DataFrame({"actual": labels.astype(np.int64), "predicted": raw.argmax(axis=1)}))
+    write_csv(paths.RELIABILITY_CSV, reliability(raw, probs, labels))
     save_npz(paths.PROBS_NPZ, probs=probs, labels=labels.astype(np.uint8), index=test["index"].astype(np.int64))
     write_examples(probs, test, params.examples)
     print(
         f"test accuracy {metrics['accuracy']:.2%} ({metrics['errors']} errors of {len(labels)}), "
-        f"loss {metrics['loss']:.4f}; inference {throughput:,.0f} images/s"
+        f"loss {metrics['loss']:.4f}; inference {throughput:,.0f} images/s; "
+        f"temperature {temperature:.3f}: ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}, "
+        f"loss {metrics['loss_calibrated']:.4f}"
     )
 
 

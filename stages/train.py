@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,29 +27,10 @@ import pandas as pd
 
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, write_csv, write_json
+from stages.lib.distributed import start_if_asked
 from stages.lib.errors import UserError, run_stage
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, Train, load_params
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, Train, check_train_fits, load_params
 from stages.lib.prepared import load_split
-
-
-def check_fits_data(cfg: Train, n_images: int) -> None:
-    """The train params that the schema cannot check alone, checked against the data and devices."""
-    if cfg.model in CLASSICAL_MODELS:
-        most = min(n_images, 784)
-        if cfg.classical.pca_components > most:
-            raise UserError(f"params.yaml: train.classical.pca_components = {cfg.classical.pca_components}: "
-                            f"at most min(training images, 784) = {most} components exist")
-        if cfg.model == "knn" and cfg.classical.knn_neighbors > n_images:
-            raise UserError(f"params.yaml: train.classical.knn_neighbors = {cfg.classical.knn_neighbors}: "
-                            f"only {n_images} training images")
-        return
-    import jax
-
-    if cfg.batch_size > n_images:
-        raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} is larger than the {n_images} training images")
-    if cfg.batch_size % jax.device_count():
-        raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} must be a multiple of the "
-                        f"{jax.device_count()} devices JAX sees, so every device gets an equal share")
 
 
 def read_preparation() -> dict:
@@ -142,28 +122,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_distributed_if_asked(environ: Mapping[str, str]) -> None:
-    """Joins a multi-process run when the environment describes one, before any other JAX call:
-    JAX's own variables (what `mnist-dvc launch` sets), or a Slurm job step of several tasks
-    (`srun -n N python -m stages.train`), where JAX detects the rest by itself."""
-    if "JAX_COORDINATOR_ADDRESS" in environ:
-        from stages.lib.distributed import start
-
-        start(environ["JAX_COORDINATOR_ADDRESS"], int(environ["JAX_NUM_PROCESSES"]), int(environ["JAX_PROCESS_ID"]))
-    elif int(environ.get("SLURM_NTASKS", "1")) > 1:
-        from stages.lib.distributed import start
-
-        start()
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    start_distributed_if_asked(os.environ)
+    start_if_asked(os.environ)
     overrides = {key: value for key, value in (("model", args.model), ("seed", args.seed)) if value is not None}
     cfg = load_params("train").model_copy(update=overrides)
     out = paths.TrainOutputs.under(args.out) if args.out else paths.TRAIN
     train, val, preparation = load_split(paths.TRAIN_NPZ), load_split(paths.VAL_NPZ), read_preparation()
-    check_fits_data(cfg, len(train[1]))
+    import jax
+
+    check_train_fits(cfg, len(train[1]), jax.device_count())
     if cfg.model in CLASSICAL_MODELS:
         train_classical(cfg, train, val, out, preparation)
     else:

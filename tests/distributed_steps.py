@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from stages.train import start_distributed_if_asked
+from stages.lib.distributed import start_if_asked
 
-start_distributed_if_asked(os.environ)
+start_if_asked(os.environ)
 
 from stages.lib.distributed import is_writer, to_host  # noqa: E402
 from stages.lib.fit import run_epoch  # noqa: E402

@@ -11,7 +11,7 @@ import yaml
 from stages.lib import paths
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINES = ("dvc.yaml", "committee/dvc.yaml")
+PIPELINES = ("dvc.yaml", "committee/dvc.yaml", "audit/dvc.yaml")
 
 
 def module_file(name: str) -> Path | None:
@@ -80,6 +80,15 @@ def test_a_committee_member_is_the_train_stage_with_its_own_model_seed_and_folde
     assert train["params"] == ["train"]
 
 
+def test_an_audit_fold_trains_with_the_train_section_but_its_epochs():
+    fold = stages_of("audit/dvc.yaml")["fold"]
+    from stages.lib.params import Train
+
+    train_keys = {f"train.{key}" for key in Train.model_fields} - {"train.epochs"}
+    assert set(fold["params"]) == train_keys | {"audit.folds", "audit.epochs", "audit.seed", "preprocess.train_subset"}
+    assert "audit.top_n" in stages_of("audit/dvc.yaml")["audit"]["params"]  # galleries only: no retraining
+
+
 def data_paths(value) -> list[str]:
     """Every data/ or eval/ path named in a stage's deps, outs, metrics or plots."""
     entries = value if isinstance(value, list) else [value]
@@ -95,6 +104,6 @@ def test_every_data_path_in_the_pipelines_is_declared_in_stages_lib_paths():
         for name, stage in stages_of(pipeline).items():
             for key in ("deps", "outs", "metrics", "plots"):
                 for path in data_paths(stage.get(key, [])):
-                    if "${" in path:  # a committee member's own folder, paths.TrainOutputs.under
+                    if "${" in path:  # a committee member's or audit fold's own folder (paths.TrainOutputs, AuditFold)
                         continue
                     assert path in declared, f"{pipeline}: stage {name} names {path}, which stages/lib/paths.py does not declare"

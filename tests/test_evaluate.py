@@ -1,26 +1,36 @@
-"""The evaluate stage run for real on an untrained (freshly initialised) network in a temporary folder."""
+"""The evaluate stage run for real in a temporary folder: on an untrained (freshly initialised)
+network, and on a small k-nearest-neighbours model fitted to real MNIST digits for calibration."""
 
 import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from flax import nnx
 from PIL import Image
 
 from stages import evaluate
-from stages.lib import checkpoint
+from stages.lib import checkpoint, classical
+from stages.lib.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs
 from stages.lib.errors import UserError
+from stages.lib.inference import predict_proba
+from stages.lib.metrics import summarize
+from stages.lib.model_files import load_classifier, save_classical
 from stages.lib.models import build_model, init_rngs
 
 N = 40
+VAL = 20
 TEST_INDEX = np.arange(N, dtype=np.int64)
+HEADLINE = {"accuracy", "loss", "errors", "macro_f1"}
+CALIBRATION = {"temperature", "ece_before", "ece_after", "loss_calibrated"}
+RELIABILITY_COLUMNS = ["probabilities", "bin_lower", "bin_upper", "confidence", "accuracy", "count"]
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root):
-    """params.yaml (batch 16, 3 examples), a 40-digit test.npz and an untrained flat_mlp.
+    """params.yaml (batch 16, 3 examples), a 40-digit test.npz, a 20-digit val.npz and an untrained flat_mlp.
 
 flat_mlp because it initialises in seconds on a CPU; the convolutional models take much longer.
 """
@@ -32,6 +42,8 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
     labels = (np.arange(N) % 10).astype(np.uint8)
     (tmp_path / "data/prepared").mkdir(parents=True)
     np.savez(tmp_path / "data/prepared/test.npz", images=images, labels=labels, original=255 - images, index=TEST_INDEX)
+    np.savez(tmp_path / "data/prepared/val.npz", images=rng.integers(0, 256, size=(VAL, 28, 28), dtype=np.uint8),
+             labels=(np.arange(VAL) % 10).astype(np.uint8))
     model = build_model("flat_mlp", width=32, rngs=init_rngs(0))
     checkpoint.save(tmp_path / "data/model/model.msgpack", nnx.state(model), {"model": "flat_mlp", "width": 32})
     (tmp_path / "data/model/model.json").write_text(json.dumps({"model": "flat_mlp", "width": 32}))
@@ -42,7 +54,7 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
 def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, capsys):
     evaluate.main()
     metrics = json.loads((project / "eval/metrics.json").read_text())
-    assert set(metrics) == {"accuracy", "loss", "errors", "macro_f1"}
+    assert set(metrics) == HEADLINE | CALIBRATION
 
     with open(project / "eval/per_digit.csv") as f:
         per_digit = list(csv.DictReader(f))
@@ -90,8 +102,84 @@ def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, ca
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_the_temperature_fitted_on_the_validation_split_calibrates_the_saved_probabilities(project):
+    evaluate.main()
+    metrics = json.loads((project / "eval/metrics.json").read_text())
+    classifier = load_classifier(project / "data/model")
+    with np.load(project / "data/prepared/test.npz") as test, np.load(project / "data/prepared/val.npz") as val:
+        raw, labels = predict_proba(classifier, test["images"], 16), test["labels"]
+        temperature = fit_temperature(logits_from_probs(predict_proba(classifier, val["images"], 16)), val["labels"])
+    assert metrics["temperature"] == round(temperature, 6) and temperature != pytest.approx(1, abs=1e-3)
+    calibrated = np.load(project / "data/eval/probs.npz")["probs"]
+    np.testing.assert_allclose(calibrated, apply_temperature(logits_from_probs(raw), temperature), atol=1e-6)
+    assert not np.allclose(calibrated, raw, atol=1e-3)
+
+    # The headline is the model's own: the raw probabilities' figures, which calibration does not change but the loss.
+    assert {key: metrics[key] for key in HEADLINE} == summarize(raw, labels)
+    assert {key: value for key, value in summarize(calibrated, labels).items() if key != "loss"} == \
+        {key: metrics[key] for key in HEADLINE - {"loss"}}
+    assert metrics["loss_calibrated"] == summarize(calibrated, labels)["loss"]
+    assert metrics["ece_before"] == round(expected_calibration_error(raw, labels, 15), 6)
+    assert metrics["ece_after"] == round(expected_calibration_error(calibrated, labels, 15), 6)
+
+    reliability = pd.read_csv(project / "eval/reliability.csv")
+    assert list(reliability.columns) == RELIABILITY_COLUMNS
+    assert list(dict.fromkeys(reliability["probabilities"])) == ["raw", "calibrated"]  # raw rows first
+    for _, table in reliability.groupby("probabilities"):
+        assert table["count"].sum() == N and table["bin_lower"].is_monotonic_increasing
+        assert ((table["confidence"] > table["bin_lower"]) | (table["bin_lower"] == 0)).all()
+        assert (table["confidence"] <= table["bin_upper"]).all() and table["accuracy"].between(0, 1).all()
+
+
+@pytest.fixture
+def knn_project(project, mnist_train, edit_params):
+    """The project with a k-nearest-neighbours model fitted on 2,000 real training digits, and 500
+    validation and 1,000 test digits taken from the ones after them (never seen by the model),
+    predicted in batches of 250 (each batch is one neighbour search)."""
+    edit_params(project, {"evaluate.batch_size": 250})
+    images, labels = mnist_train
+    model = classical.fit("knn", images[:2000], labels[:2000], pca_components=30, svc_c=1.0, knn_neighbors=3, seed=0)
+    for stale in (project / "data/model").iterdir():
+        stale.unlink()
+    save_classical(project / "data/model", model, "knn", {"deskew": False, "stroke_width": None})
+    np.savez(project / "data/prepared/val.npz", images=images[2000:2500], labels=labels[2000:2500])
+    np.savez(project / "data/prepared/test.npz", images=images[2500:3500], labels=labels[2500:3500],
+             original=images[2500:3500], index=np.arange(1000, dtype=np.int64))
+    return project
+
+
+def test_calibration_improves_a_real_knn_model_without_changing_its_predictions(knn_project):
+    """k-nearest neighbours' probabilities are vote shares, mostly exactly 1 or 0 (logits_from_probs
+    clips the zeros): overconfident, so the temperature softens them (T > 1) and the calibration
+    error falls (0.051 -> 0.043 on these digits)."""
+    evaluate.main()
+    metrics = json.loads((knn_project / "eval/metrics.json").read_text())
+    with np.load(knn_project / "data/eval/probs.npz") as saved:
+        calibrated, labels = saved["probs"], saved["labels"]
+    raw = predict_proba(load_classifier(knn_project / "data/model"), np.load(knn_project / "data/prepared/test.npz")["images"], 250)
+    assert (raw == 0).mean() > 0.5 and np.isfinite(calibrated).all() and calibrated.min() > 0
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), raw.argmax(axis=1))
+    assert metrics["accuracy"] == summarize(calibrated, labels)["accuracy"] > 0.9
+    assert metrics["temperature"] > 1
+    assert metrics["ece_after"] <= metrics["ece_before"]
+    assert metrics["loss_calibrated"] < metrics["loss"]
+
+
+def test_an_empty_validation_split_names_preprocess_val_size_and_writes_nothing(project):
+    np.savez(project / "data/prepared/val.npz", images=np.zeros((0, 28, 28), np.uint8), labels=np.zeros(0, np.uint8))
+    with pytest.raises(UserError, match=r"data/prepared/val.npz: cannot fit the calibration temperature .*preprocess.val_size"):
+        evaluate.main()
+    assert not (project / "eval").exists() and not (project / "data/eval").exists()
+
+
+def test_a_missing_validation_split_names_the_preprocess_stage(project):
+    (project / "data/prepared/val.npz").unlink()
+    with pytest.raises(UserError, match=r"data/prepared/val.npz: not found; run the preprocess stage"):
+        evaluate.main()
+
+
 def test_metrics_are_byte_identical_across_runs(project):
-    files = ("eval/metrics.json", "eval/per_digit.csv", "eval/confusion.csv", "data/eval/examples.csv")
+    files = ("eval/metrics.json", "eval/per_digit.csv", "eval/confusion.csv", "eval/reliability.csv", "data/eval/examples.csv")
     evaluate.main()
     first = [(project / name).read_bytes() for name in files]
     evaluate.main()

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from stages.lib.errors import UserError
-from stages.lib.params import load_params, parse_params, with_settings
+from stages.lib.params import check_train_fits, load_params, parse_params, with_settings
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,11 @@ def test_shipped_params_are_valid(repo_root):
         ("committee.models", ["vgg_bn", "lenet"], r"committee\.models\.1 = 'lenet': Input should be 'vgg_bn'"),
         ("preprocess.deskew", "yes", r"preprocess\.deskew = 'yes': Input should be a valid boolean"),
         ("preprocess.seed", -1, r"preprocess\.seed = -1"),
+        ("audit.folds", [0], r"audit\.folds = \[0\]: cross-validation needs at least 2 folds"),
+        ("audit.folds", 5, r"audit\.folds = 5: list the fold numbers, e\.g\. \[0, 1, 2, 3, 4\]: DVC's matrix iterates over a list"),
+        ("audit.folds", [0, 2], r"audit\.folds = \[0, 2\]: list the fold numbers 0, 1, \.\.\., K-1 for K folds"),
+        ("audit.top_n", -1, r"audit\.top_n = -1: Input should be greater than or equal to 1"),
+        ("audit.epochs", 0, r"audit\.epochs = 0: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_values_name_key_value_and_rule(shipped, dotted, value, message):
@@ -90,3 +95,36 @@ def test_unreadable_files_are_named(tmp_path):
     (tmp_path / "params.yaml").write_text("- a list\n")
     with pytest.raises(UserError, match="expected a mapping of sections"):
         load_params("train", tmp_path / "params.yaml")
+
+
+# --- train keys that only the data can check (check_train_fits) ---------------------------------
+
+
+def baseline(train_params, model: str, **classical):
+    cfg = train_params(model=model)
+    return cfg.model_copy(update={"classical": cfg.classical.model_copy(update=classical)})
+
+
+@pytest.mark.parametrize(
+    "model, classical, n_images, message",
+    [
+        ("svc", {"pca_components": 20}, 10, r"train\.classical\.pca_components = 20: at most min\(training images, 784\) = 10 components exist"),
+        ("knn", {"pca_components": 5, "knn_neighbors": 30}, 20, r"train\.classical\.knn_neighbors = 30: only 20 training images"),
+    ],
+)
+def test_a_baseline_asking_more_of_the_data_than_it_holds_is_a_user_error(train_params, model, classical, n_images, message):
+    with pytest.raises(UserError, match=rf"^params\.yaml: {message}$"):
+        check_train_fits(baseline(train_params, model, **classical), n_images, 1)
+
+
+def test_a_baseline_may_use_all_the_data_holds(train_params):
+    check_train_fits(baseline(train_params, "knn", pca_components=20, knn_neighbors=20), 20, 1)
+    check_train_fits(baseline(train_params, "svc", pca_components=784, knn_neighbors=50), 1000, 1)  # svc has no neighbours
+
+
+def test_a_batch_must_fit_the_data_and_split_evenly_over_the_devices(train_params):
+    with pytest.raises(UserError, match=r"^params\.yaml: train\.batch_size = 1024 is larger than the 512 training images$"):
+        check_train_fits(train_params(batch_size=1024), 512, 1)
+    with pytest.raises(UserError, match=r"^params\.yaml: train\.batch_size = 30 must be a multiple of the 4 devices JAX sees"):
+        check_train_fits(train_params(batch_size=30), 512, 4)
+    check_train_fits(train_params(batch_size=32), 512, 4)

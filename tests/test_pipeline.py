@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 # The pipeline's stages in the order `dvc repro` runs them (one chain: each needs the one before).
 STAGES = tuple(yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"])
 AFTER_PREPROCESS = STAGES[STAGES.index("train"):]  # what a change of train params reruns
-HEADLINE = {"accuracy", "loss", "errors", "macro_f1"}  # eval/metrics.json; per digit: eval/per_digit.csv
+# eval/metrics.json: the headline and the calibration figures; per digit: eval/per_digit.csv
+HEADLINE = {"accuracy", "loss", "errors", "macro_f1", "temperature", "ece_before", "ece_after", "loss_calibrated"}
 TEST_DIGITS = 500
 # The small slice. vgg_bn's BatchNorm running statistics need a few hundred steps to settle, so the
 # default batch of 128 on a one-cycle schedule (14 steps an epoch here) still scores near chance;
@@ -147,6 +148,9 @@ def test_first_experiment_runs_every_stage_and_writes_sensible_outputs(workspace
     metrics = workspace.json("eval/metrics.json")
     assert set(metrics) == HEADLINE
     assert metrics["accuracy"] == accuracy > 0.5
+    assert metrics["temperature"] > 0 and metrics["ece_after"] <= metrics["ece_before"]
+    reliability = workspace.csv("eval/reliability.csv")
+    assert [row["probabilities"] for row in reliability][0] == "raw" and {row["probabilities"] for row in reliability} == {"raw", "calibrated"}
     per_digit = workspace.csv("eval/per_digit.csv")
     assert [int(row["digit"]) for row in per_digit] == list(range(10))
     assert list(per_digit[0]) == ["digit", "precision", "recall", "f1", "support"]
@@ -164,7 +168,7 @@ def test_first_experiment_runs_every_stage_and_writes_sensible_outputs(workspace
     assert (root / "data/eval/examples.png").stat().st_size > 0
 
     # ambiguous: per definition, PNGs named by test index, a table and a gallery; the summary
-    assert len(DEFINITIONS) == 4
+    assert len(DEFINITIONS) == 5
     summary = workspace.json("data/ambiguous/summary.json")
     assert set(summary) == set(DEFINITIONS)
     for name in DEFINITIONS:
@@ -302,7 +306,8 @@ def test_plots_show_writes_one_page_with_curves_confusion_and_galleries(workspac
     page = tmp_path / "plots" / "index.html"
     assert page.as_uri() in output
     html = page.read_text()
-    for title in ("eval/confusion.csv", "Digits per split", "Accuracy", "Loss", "F1 per digit on the test set"):
+    for title in ("eval/confusion.csv", "Digits per split", "Accuracy", "Loss", "F1 per digit on the test set",
+                  "Reliability on the test set (raw and temperature-scaled)"):
         assert title in html
     images = {path.name: path for path in (tmp_path / "plots" / "static").glob("*.png")}
     wanted = ["data_eval_examples.png"] + [f"data_ambiguous_galleries_{name}.png" for name in DEFINITIONS]

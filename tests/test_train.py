@@ -2,10 +2,7 @@
 and the params that only the data can check. (The training loop itself is tests/test_fit.py's.)"""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -121,37 +118,3 @@ def test_a_batch_larger_than_the_training_set_is_a_user_error(project):
     with pytest.raises(UserError, match=r"^params\.yaml: train\.batch_size = 1024 is larger than the 512 training images$"):
         train_stage.main([])
     assert not OUT.model.exists() and not OUT.checkpoint.parent.exists()
-
-
-def baseline(train_params, model: str, **classical):
-    cfg = train_params(model=model)
-    return cfg.model_copy(update={"classical": cfg.classical.model_copy(update=classical)})
-
-
-@pytest.mark.parametrize(
-    "model, classical, n_images, message",
-    [
-        ("svc", {"pca_components": 20}, 10, r"train\.classical\.pca_components = 20: at most min\(training images, 784\) = 10 components exist"),
-        ("knn", {"pca_components": 5, "knn_neighbors": 30}, 20, r"train\.classical\.knn_neighbors = 30: only 20 training images"),
-    ],
-)
-def test_a_baseline_asking_more_of_the_data_than_it_holds_is_a_user_error(train_params, model, classical, n_images, message):
-    with pytest.raises(UserError, match=rf"^params\.yaml: {message}$"):
-        train_stage.check_fits_data(baseline(train_params, model, **classical), n_images)
-
-
-def test_a_baseline_may_use_all_the_data_holds(train_params):
-    train_stage.check_fits_data(baseline(train_params, "knn", pca_components=20, knn_neighbors=20), 20)
-    train_stage.check_fits_data(baseline(train_params, "svc", pca_components=784, knn_neighbors=50), 1000)  # svc has no neighbours
-
-
-def test_a_batch_that_does_not_split_evenly_over_the_devices_is_a_user_error(repo_root):
-    check = ("import yaml; from stages.lib.params import parse_params; from stages.train import check_fits_data; "
-             "from stages.lib.errors import run_stage; "
-             "cfg = parse_params(yaml.safe_load(open('params.yaml'))).train.model_copy(update={'batch_size': 30}); "
-             "run_stage(lambda: check_fits_data(cfg, 512))")
-    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", check], cwd=repo_root, env=env, capture_output=True, text=True)
-    assert done.returncode == 1, done.stderr
-    assert done.stderr.strip() == ("error: params.yaml: train.batch_size = 30 must be a multiple of the 4 devices JAX sees, "
-                                   "so every device gets an equal share")

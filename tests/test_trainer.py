@@ -42,6 +42,18 @@ def test_one_train_step_reduces_the_loss(name, cfg, batch):
     assert int(state.step) == 2
 
 
+def test_bfloat16_runs_on_the_cpu_learns_and_keeps_float32_weights(cfg, batch):
+    bf16 = cfg.model_copy(update={"precision": "bfloat16"})
+    tx = make_optimizer(bf16, total_steps=10)
+    graphdef, _, state = init_state(build_model("vgg_bn", width=bf16.width, rngs=init_rngs(0)), tx, seed=0)
+    step = jax.jit(make_train_step(graphdef, tx, bf16))
+    state, (before, _) = step(state, batch)
+    for _ in range(3):
+        state, (after, _) = step(state, batch)
+    assert np.isfinite(before) and after < before
+    assert {leaf.dtype for leaf in jax.tree.leaves(state.params) + jax.tree.leaves(state.rest) if leaf.dtype != np.uint32} == {np.dtype(np.float32)}
+
+
 def test_ema_equals_the_weights_when_its_decay_is_zero(cfg, batch):
     tx = make_optimizer(cfg, total_steps=10)
     graphdef, _, state = init_state(build_model("vgg_bn", width=8, rngs=init_rngs(0)), tx, seed=0)

@@ -1,8 +1,9 @@
-"""Four answers to "which test digits is the model least sure about?", computed from its probabilities.
+"""Five answers to "which test digits is the model least sure about?", computed from its probabilities.
 
 Each definition maps (probs (N,10), labels (N,), n) to at most `n` positions into those arrays,
 most ambiguous first. They disagree on purpose: a confidently wrong digit is ambiguous to a
-person but not to the model, while a small margin or a high entropy is ambiguity the model admits.
+person but not to the model, while a small margin or a high entropy is ambiguity the model admits;
+a label issue is a digit whose label, rather than the model, is probably wrong.
 Equal scores are ordered by position, so the same probabilities always give the same list.
 """
 
@@ -64,11 +65,26 @@ def highest_entropy(probs: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray
     return _most(-entropy(probs), n)
 
 
+def label_issues(probs: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Digits whose label is probably wrong: those confident learning flags (`label_issues.rank_label_issues`),
+    lowest probability of the given label first. `probs` must be out-of-sample (the test set's are)
+    and should be calibrated; with fewer than two different labels nothing can be compared and
+    none is flagged."""
+    # Imported here: cleanlab takes about a second to load, and only the ambiguous stage ranks label
+    # issues; the predict stage, mnist-dvc and the drawing page import this module for its cutoffs.
+    from stages.lib.label_issues import rank_label_issues
+
+    if len(np.unique(labels)) < 2:
+        return np.zeros(0, dtype=np.int64)
+    return rank_label_issues(probs, labels)["position"].to_numpy(dtype=np.int64)[:n]
+
+
 DEFINITIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "confident_wrong": confident_wrong,
     "least_confident": least_confident,
     "smallest_margin": smallest_margin,
     "highest_entropy": highest_entropy,
+    "label_issues": label_issues,
 }
 
 def predictions(probs: np.ndarray) -> pd.DataFrame:
@@ -102,21 +118,28 @@ def describe(probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index
 # A digit counts as ambiguous under a definition when its score is at least as ambiguous as that of
 # the last digit the `ambiguous` stage kept for it among the test digits, i.e. it would have made
 # that stage's list. confident_wrong needs a label and is judged only where one is given.
+# label_issues has no such score: confident learning flags a digit by comparing it with the whole
+# test set (per-class thresholds, then as many digits per label pair as it estimates are wrong), so
+# no one-digit cutoff reproduces its list; it is left out here, and `cutoffs` and `verdicts` judge
+# new digits by the definitions listed here only.
 SCORES = {"confident_wrong": ("confidence", True), "least_confident": ("confidence", False),
           "smallest_margin": ("margin", False), "highest_entropy": ("entropy", True)}
 
 
 def cutoffs(summary: dict) -> dict[str, float]:
     """Each definition's cutoff score: that of the last digit in its table of the `ambiguous`
-    stage's summary.json (a definition that kept no digit has no cutoff)."""
+    stage's summary.json (a definition that kept no digit has no cutoff; definitions without a
+    one-digit score, not in `SCORES`, are skipped)."""
     return {name: summary[name]["digits"][-1][SCORES[name][0]] for name in SCORES if summary.get(name, {}).get("digits")}
 
 
 def verdicts(table: pd.DataFrame, cutoff: dict[str, float], labels: np.ndarray | None = None) -> pd.Series:
     """Per row of a `predictions` table, the definitions under which that digit is ambiguous,
-    joined by "+", or "" for none."""
+    joined by "+", or "" for none. Only definitions in `SCORES` are judged; others in `cutoff` are ignored."""
     flags = {}
     for name, limit in cutoff.items():
+        if name not in SCORES:
+            continue
         column, higher = SCORES[name]
         flagged = table[column] >= limit if higher else table[column] <= limit
         if name == "confident_wrong":

@@ -8,6 +8,8 @@ each process hands in its own part (`to_global`) and reads back what it holds (`
 arrays every process holds whole). One process alone is the same code with one participant.
 """
 
+from collections.abc import Mapping
+
 import jax
 import numpy as np
 
@@ -23,6 +25,16 @@ def start(coordinator_address: str | None = None, num_processes: int | None = No
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address, num_processes, process_id,
                                initialization_timeout=INITIALIZATION_TIMEOUT_S, heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S)
+
+
+def start_if_asked(environ: Mapping[str, str]) -> None:
+    """Joins a multi-process run when `environ` (the caller's environment) describes one, before
+    any other JAX call: JAX's own variables (what `mnist-dvc launch` sets), or a Slurm job step of
+    several tasks (`srun -n N python -m stages.train`), where JAX detects the rest by itself."""
+    if "JAX_COORDINATOR_ADDRESS" in environ:
+        start(environ["JAX_COORDINATOR_ADDRESS"], int(environ["JAX_NUM_PROCESSES"]), int(environ["JAX_PROCESS_ID"]))
+    elif int(environ.get("SLURM_NTASKS", "1")) > 1:
+        start()
 
 
 def is_writer() -> bool:

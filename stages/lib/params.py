@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages.lib.errors import UserError
 
@@ -89,6 +89,7 @@ class Train(Section):
     label_smoothing: float = Field(ge=0, lt=1)
     ema_decay: float = Field(ge=0, lt=1)  # exponential moving average of weights; 0 = off
     seed: int = Field(ge=0, le=2**32 - 1)
+    precision: Literal["float32", "bfloat16"]  # of the training step's activations and matmuls; weights stay float32
     augment: Distortion  # fresh random distortions of every batch, inside the jitted step
     classical: Classical
 
@@ -119,6 +120,36 @@ class Committee(Section):
         return self
 
 
+class Audit(Section):
+    """The label audit (audit/dvc.yaml): out-of-sample probabilities for every training digit from
+    models trained on the other folds (each with `train`'s settings but `epochs`), then confident learning.
+
+    `folds` lists the fold numbers 0, 1, ..., K-1 rather than giving K, because DVC's `matrix` can
+    only iterate over a list; the list must therefore be exactly that sequence."""
+
+    folds: list[int] = Field(max_length=100)
+    epochs: int = Field(ge=1, le=1000)  # each fold model's passes over its training folds
+    seed: int = Field(ge=0, le=2**32 - 1)  # which fold each training digit falls in
+    top_n: int = Field(ge=1, le=1000)  # flagged digits shown in each gallery
+
+    @field_validator("folds", mode="before")
+    @classmethod
+    def _a_list(cls, folds):
+        if isinstance(folds, int) and not isinstance(folds, bool):
+            example = f"[{', '.join(map(str, range(folds)))}]" if 0 < folds <= 10 else "[0, 1, 2, 3, 4] for 5 folds"
+            raise ValueError(f"list the fold numbers, e.g. {example}: DVC's matrix iterates over a list, not a number")
+        return folds
+
+    @field_validator("folds")
+    @classmethod
+    def _numbered_from_zero(cls, folds: list[int]) -> list[int]:
+        if len(folds) < 2:
+            raise ValueError("cross-validation needs at least 2 folds, e.g. [0, 1, 2, 3, 4] for 5")
+        if folds != list(range(len(folds))):
+            raise ValueError("list the fold numbers 0, 1, ..., K-1 for K folds, e.g. [0, 1, 2, 3, 4] for 5")
+        return folds
+
+
 class Predict(Section):
     input: str = Field(min_length=1)  # a folder of digit images or a Kaggle Digit Recognizer CSV
 
@@ -131,6 +162,26 @@ class Params(Section):
     ambiguous: Ambiguous
     committee: Committee
     predict: Predict
+    audit: Audit
+
+
+def check_train_fits(cfg: Train, n_images: int, n_devices: int) -> None:
+    """The train keys that the schema cannot check alone, checked against the number of training
+    images and of devices (every device must get an equal share of a batch); `UserError` naming the key."""
+    if cfg.model in CLASSICAL_MODELS:
+        most = min(n_images, 784)
+        if cfg.classical.pca_components > most:
+            raise UserError(f"params.yaml: train.classical.pca_components = {cfg.classical.pca_components}: "
+                            f"at most min(training images, 784) = {most} components exist")
+        if cfg.model == "knn" and cfg.classical.knn_neighbors > n_images:
+            raise UserError(f"params.yaml: train.classical.knn_neighbors = {cfg.classical.knn_neighbors}: "
+                            f"only {n_images} training images")
+        return
+    if cfg.batch_size > n_images:
+        raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} is larger than the {n_images} training images")
+    if cfg.batch_size % n_devices:
+        raise UserError(f"params.yaml: train.batch_size = {cfg.batch_size} must be a multiple of the "
+                        f"{n_devices} devices JAX sees, so every device gets an equal share")
 
 
 def _describe(error: dict) -> str:
@@ -145,8 +196,11 @@ def _describe(error: dict) -> str:
         return f"{key}: unknown key (allowed here: {allowed})"
     if error["type"] == "missing":
         return f"{key}: missing"
-    if error["type"] == "value_error":  # a check across keys: the message names them itself
-        return f"{key}: {error['msg'].removeprefix('Value error, ')}"
+    if error["type"] == "value_error":
+        message = error["msg"].removeprefix("Value error, ")
+        if isinstance(error.get("input"), dict):  # a check across keys: the message names them itself
+            return f"{key}: {message}"
+        return f"{key} = {error.get('input')!r}: {message}"
     return f"{key} = {error.get('input')!r}: {error['msg']}"
 
 

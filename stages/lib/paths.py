@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RAW = Path("data/raw")
+RAW_TRAIN_IMAGES, RAW_TRAIN_LABELS = RAW / "train-images-idx3-ubyte.gz", RAW / "train-labels-idx1-ubyte.gz"
 PREPARED = Path("data/prepared")
 TRAIN_NPZ, VAL_NPZ, TEST_NPZ = (PREPARED / f"{split}.npz" for split in ("train", "val", "test"))
 PREPARATION_JSON = PREPARED / "preparation.json"  # how the digits were prepared, for preparing new ones alike
@@ -40,6 +41,7 @@ METRICS_JSON = Path("eval/metrics.json")
 PER_DIGIT_CSV = Path("eval/per_digit.csv")
 SPEED_JSON = Path("eval/speed.json")
 CONFUSION_CSV = Path("eval/confusion.csv")
+RELIABILITY_CSV = Path("eval/reliability.csv")  # confidence against accuracy, before and after calibration
 
 AMBIGUOUS = Path("data/ambiguous")
 AMBIGUOUS_SUMMARY = AMBIGUOUS / "summary.json"
@@ -48,3 +50,25 @@ PREDICTIONS = Path("data/predictions")
 
 COMMITTEE = Path("data/committee")
 COMMITTEE_JSON = Path("eval/committee.json")
+
+# The label audit (audit/dvc.yaml): one folder per cross-validation fold, then the ranked label issues.
+AUDIT = Path("data/audit")
+AUDIT_FOLDS = AUDIT / "folds"
+AUDIT_TRAIN, AUDIT_TEST = AUDIT / "train", AUDIT / "test"  # issues.csv, pairs.csv, <index>.png of each split
+AUDIT_TRAIN_ISSUES = AUDIT_TRAIN / "issues.csv"  # the table a later stage of the main pipeline may read
+AUDIT_GALLERIES = AUDIT / "galleries"  # train.png, test.png
+AUDIT_JSON = Path("eval/audit.json")
+
+
+@dataclass(frozen=True)
+class AuditFold:
+    """Where fold k of the audit writes: held-out and test probabilities, its resumable checkpoint, its curves."""
+
+    probs: Path
+    checkpoint: Path
+    history: Path
+
+    @classmethod
+    def number(cls, fold: int) -> "AuditFold":
+        folder = AUDIT_FOLDS / f"fold-{fold}"
+        return cls(folder / "probs.npz", folder / "checkpoints" / "last.msgpack", folder / "train_history.csv")

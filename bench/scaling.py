@@ -1,0 +1,111 @@
+"""Benchmark: how the cost grows with devices, processes and batch size; writes JSON and Markdown.
+
+- Training throughput of the default model and batch on the prepared training set of this project
+  (data/prepared, from `dvc repro`), as 1 process with 1, 2 and 4 devices and as 2 processes of 2
+  devices (`mnist-dvc launch`); on a CPU the "devices" are JAX_NUM_CPU_DEVICES slices of the same
+  cores, so this measures the overhead of splitting a batch, not a speed-up. Each run trains
+  `--steps` steps after `--warm-up` untimed ones (compilation), in a fresh process.
+- The evaluate stage's inference throughput for batch sizes 1, 50, 250 and 1000 with the trained
+  model in data/model, over the prepared test set (compilation excluded, as in the stage).
+
+    python -m bench.scaling --out bench/results/scaling-cpu
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.pipeline import machine
+from stages.lib import paths
+
+LAYOUTS = [(1, 1), (1, 2), (1, 4), (2, 2)]  # (processes, devices per process)
+BATCH_SIZES = [1, 50, 250, 1000]
+
+
+def worker(steps: int, warm_up: int) -> None:
+    """In each process of one layout: train the default model for warm_up + steps steps; the first
+    process prints the timed steps' images per second as JSON."""
+    from stages.lib.distributed import start_if_asked
+
+    start_if_asked(os.environ)
+    import jax
+
+    from stages.lib.distributed import is_writer
+    from stages.lib.models import build_model, init_rngs
+    from stages.lib.params import load_params
+    from stages.lib.prepared import load_split
+    from stages.lib.trainer import Trainer
+
+    cfg = load_params("train")
+    train = load_split(paths.TRAIN_NPZ)
+    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, warm_up + steps)
+    state, start = trainer.initial_state, None
+    for i, (state, _, _) in enumerate(trainer.epoch_steps(state, 1)):
+        if i + 1 == warm_up:
+            jax.block_until_ready(state)
+            start = time.perf_counter()
+    jax.block_until_ready(state)
+    if is_writer():
+        seconds = time.perf_counter() - start
+        print(json.dumps({"images_per_second": steps * cfg.batch_size / seconds, "seconds_per_step": seconds / steps}))
+
+
+def training(steps: int, warm_up: int) -> list[dict]:
+    rows = []
+    for processes, devices in LAYOUTS:
+        me = [sys.executable, "-m", "bench.scaling", "--worker", "--steps", str(steps), "--warm-up", str(warm_up)]
+        if processes == 1:
+            command, env = me, {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
+        else:
+            launcher = [sys.executable, "-c", "from stages.lib.cli import main; main()", "launch"]
+            command, env = [*launcher, "--processes", str(processes), "--cpu-devices", str(devices), "--", *me], dict(os.environ)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+        if done.returncode:
+            raise SystemExit(f"{processes} x {devices}: failed\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append({"processes": processes, "devices per process": devices, **result})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def inference() -> list[dict]:
+    from stages.evaluate import timed_predictions
+    from stages.lib.model_files import load_classifier
+    from stages.lib.prepared import load_test_set
+
+    images = load_test_set(paths.TEST_NPZ)["images"]
+    classifier = load_classifier(paths.MODEL)
+    rows = []
+    for batch_size in BATCH_SIZES:
+        _, seconds = timed_predictions(classifier, images, batch_size, tta=False)
+        rows.append({"batch size": batch_size, "images_per_second": len(images) / seconds})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=300, help="timed training steps per layout")
+    parser.add_argument("--warm-up", type=int, default=20, help="untimed steps first (compilation)")
+    parser.add_argument("--out", type=Path, help="writes OUT.json and OUT.md")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.steps, args.warm_up)
+    result = {"command": "python -m bench.scaling " + " ".join(sys.argv[1:]), "machine": machine(),
+              "training": training(args.steps, args.warm_up), "inference": inference()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    tables = [pd.DataFrame(result["training"]).round(4).to_markdown(index=False), pd.DataFrame(result["inference"]).round(1).to_markdown(index=False)]
+    args.out.with_suffix(".md").write_text("\n\n".join(tables) + "\n")
+    print(args.out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

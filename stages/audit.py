@@ -1,0 +1,107 @@
+"""Stage `audit` (audit/dvc.yaml, after every `fold`): the training and test digits most likely
+mislabelled, ranked by confident learning (`stages.lib.label_issues`).
+
+Every training digit's probabilities come from the one fold model that never saw it; every test
+digit's are the average of all fold models' (none saw a test digit). Flagged digits are ranked by
+label quality (the probability of the given label), lowest first.
+
+Outputs, for split train and test:
+- data/audit/<split>/issues.csv: split, index (place in the official MNIST file), given_label,
+  suggested_label, label_quality, rank; data/audit/train/issues.csv is the table a later stage of
+  the main pipeline may read;
+- data/audit/<split>/<index>.png: every flagged digit as written (not deskewed);
+- data/audit/<split>/pairs.csv: flagged digits per (given, suggested) label, commonest first;
+- data/audit/galleries/<split>.png: the first `audit.top_n` flagged digits, captioned;
+- eval/audit.json (DVC metrics): digits and flagged digits per split, the fold models' out-of-sample
+  accuracy on the training digits and the averaged fold models' test accuracy.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.lib import paths
+from stages.lib.atomic import atomic_dir, write_csv, write_json
+from stages.lib.audit import issue_caption, issue_table, out_of_fold, training_digits
+from stages.lib.errors import UserError, run_stage
+from stages.lib.label_issues import pair_counts, rank_label_issues
+from stages.lib.metrics import summarize
+from stages.lib.npz import read_npz
+from stages.lib.params import load_params
+from stages.lib.pictures import save_digit_png, save_gallery
+from stages.lib.prepared import load_test_set
+
+FOLD_ARRAYS = ("positions", "labels", "probs", "test_probs")
+ISSUES_CSV, PAIRS_CSV = paths.AUDIT_TRAIN_ISSUES.name, "pairs.csv"  # in each split's folder
+TITLES = {
+    "train": "Training digits most likely mislabelled (confident learning, out-of-fold probabilities)",
+    "test": "Test digits most likely mislabelled (confident learning, the fold models' average)",
+}
+
+
+def read_folds(folds: list[int], labels: np.ndarray, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold probabilities of every training digit, the fold models' mean test probabilities),
+    checked to fit these digits; a fold made from other data or settings is named."""
+    parts, test_probs = [], []
+    for fold in folds:
+        path = paths.AuditFold.number(fold).probs
+        arrays = read_npz(path, FOLD_ARRAYS, f"audit fold@{fold}")
+        positions = arrays["positions"]
+        if arrays["test_probs"].shape != (n_test, 10) or arrays["probs"].shape != (len(positions), 10) \
+                or not (positions.min(initial=0) >= 0 and positions.max(initial=0) < len(labels)) \
+                or not np.array_equal(arrays["labels"], labels[positions]):
+            raise UserError(f"{path}: made for other digits than these; rerun the audit (dvc repro audit/dvc.yaml)")
+        parts.append((positions, arrays["probs"]))
+        test_probs.append(arrays["test_probs"])
+    try:
+        return out_of_fold(len(labels), parts), np.mean(test_probs, axis=0)
+    except ValueError as error:
+        raise UserError(f"{paths.AUDIT_FOLDS}: the folds do not cover the training digits once each ({error}); "
+                        "rerun the audit (dvc repro audit/dvc.yaml)") from None
+
+
+def write_split(folder: Path, table: pd.DataFrame, positions: np.ndarray, originals: np.ndarray) -> None:
+    """One split's folder, whole: its issue table, its pair counts and every flagged digit as written."""
+    with atomic_dir(folder) as tmp:
+        write_csv(tmp / ISSUES_CSV, table)
+        write_csv(tmp / PAIRS_CSV, pair_counts(table))
+        for index, position in zip(table["index"], positions):
+            save_digit_png(originals[position], tmp / f"{index}.png")
+
+
+def main() -> None:
+    audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
+    images, labels = training_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, train_subset)
+    test = load_test_set(paths.TEST_NPZ)
+    train_probs, test_probs = read_folds(audit.folds, labels, len(test["labels"]))
+
+    splits = {  # split: (its folder, probabilities, given labels, digits as written, index in the official file)
+        "train": (paths.AUDIT_TRAIN, train_probs, labels, images, np.arange(len(labels))),
+        "test": (paths.AUDIT_TEST, test_probs, test["labels"], test["original"], test["index"]),
+    }
+    flagged = {}
+    with atomic_dir(paths.AUDIT_GALLERIES) as galleries:
+        for split, (folder, probs, given, originals, index) in splits.items():
+            issues = rank_label_issues(probs, given)
+            table = issue_table(split, issues, index)
+            write_split(folder, table, issues["position"].to_numpy(), originals)
+            shown = issues["position"].to_numpy()[: audit.top_n]
+            save_gallery([originals[position] for position in shown], [issue_caption(row) for _, row in table.head(audit.top_n).iterrows()],
+                         galleries / f"{split}.png",
+                         title=f"{TITLES[split]}: the first {len(shown)} of {len(table)} flagged, given label \u2192 suggested")
+            flagged[split] = len(table)
+
+    train_scores, test_scores = summarize(train_probs, labels), summarize(test_probs, test["labels"])
+    write_json(paths.AUDIT_JSON, {
+        "folds": len(audit.folds),
+        "train": {"digits": len(labels), "flagged": flagged["train"], "out_of_fold_accuracy": train_scores["accuracy"]},
+        "test": {"digits": len(test["labels"]), "flagged": flagged["test"], "accuracy": test_scores["accuracy"]},
+    })
+    print(f"audit over {len(audit.folds)} folds: {flagged['train']} of {len(labels):,} training digits flagged "
+          f"(out-of-fold accuracy {train_scores['accuracy']:.4f}), {flagged['test']} of {len(test['labels']):,} test digits "
+          f"(the fold models' average: accuracy {test_scores['accuracy']:.4f})")
+
+
+if __name__ == "__main__":
+    run_stage(main)

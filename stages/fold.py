@@ -1,0 +1,104 @@
+"""Stage `fold` (audit/dvc.yaml, one per fold): out-of-sample probabilities for one fold of the
+training digits, for the label audit.
+
+The audit splits all training digits of the official file (the first `preprocess.train_subset` if
+set; the preprocess stage's validation split plays no part) into `audit.folds` stratified folds
+seeded by `audit.seed` (`stages.lib.audit.fold_split`). Fold k's model is the train stage's: the
+model and settings of the `train` section, but `audit.epochs` epochs, trained with the same loop
+(`stages.lib.fit`) on the digits of the other folds, prepared exactly as the main model's
+(data/prepared/preparation.json), and watched on a small validation slice of them. Cached
+augmented copies (`preprocess.augment.copies`) are not made; `train.augment`'s fresh distortions
+are. It then predicts fold k, which it never saw, and the prepared test set. A checkpoint after
+every epoch lets a killed audit resume.
+
+    python -m stages.fold 3
+
+Outputs, under data/audit/folds/fold-<k>/: probs.npz (`positions` of the held-out digits in the
+official file, their given `labels` and `probs` (n, 10); `test_probs` (test digits, 10)),
+train_history.csv (one row per epoch), checkpoints/ (a DVC `persist` output).
+"""
+
+import argparse
+import json
+
+import numpy as np
+import pandas as pd
+
+from stages.lib import paths
+from stages.lib.atomic import save_npz, write_csv
+from stages.lib.audit import fold_split, training_digits
+from stages.lib.errors import UserError, run_stage
+from stages.lib.npz import read_json
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
+from stages.lib.preparation import prepare
+from stages.lib.prepared import load_test_set
+
+PREDICT_BATCH = 500  # as the vote stage: one compiled shape, large enough that inference is cheap
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m stages.fold", description="Trains the audit's model for one fold and predicts it.")
+    parser.add_argument("fold", type=int, help="the fold to hold out, one of audit.folds")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import jax
+
+    from stages.lib import checkpoint
+    from stages.lib.fit import HISTORY_COLUMNS, NonFiniteLoss, fingerprint, fit, restore
+    from stages.lib.inference import neural_classifier, predict_proba
+    from stages.lib.models import build_model, init_rngs
+    from stages.lib.trainer import Trainer
+
+    fold = parse_args(argv).fold
+    audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
+    cfg = load_params("train").model_copy(update={"epochs": audit.epochs})
+    if cfg.model in CLASSICAL_MODELS:
+        raise UserError(f"params.yaml: train.model = {cfg.model}: the audit trains networks only "
+                        f"({', '.join(NEURAL_MODELS)}), with the train stage's checkpointed loop")
+    if fold not in audit.folds:
+        raise UserError(f"fold {fold}: not one of params.yaml's audit.folds = {audit.folds}")
+
+    images, labels = training_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, train_subset)
+    try:
+        train_at, val_at, held_out = fold_split(labels, len(audit.folds), fold, audit.seed)
+    except ValueError as error:
+        raise UserError(f"params.yaml: audit.folds = {audit.folds} ({len(audit.folds)} folds) for the {len(labels)} "
+                        f"training digits (preprocess.train_subset = {train_subset}): {error}") from None
+    check_train_fits(cfg, len(train_at), jax.device_count())
+    preparation = read_json(paths.PREPARATION_JSON, "preprocess")
+    prepared = prepare(images, preparation)
+    test = load_test_set(paths.TEST_NPZ)
+    out = paths.AuditFold.number(fold)
+
+    train = (prepared[train_at], labels[train_at])
+    steps_per_epoch = len(train_at) // cfg.batch_size
+    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps_per_epoch)
+    print(f"fold {fold} of {len(audit.folds)}: {cfg.model} on {len(train_at):,} digits of the other folds for "
+          f"{cfg.epochs} epochs, validated on {len(val_at):,} of them; {len(held_out):,} held out")
+    settings = {"train": cfg.model_dump(mode="json"), "folds": len(audit.folds), "fold": fold, "seed": audit.seed,
+                "train_subset": train_subset}
+    run_id = fingerprint(json.dumps(settings, sort_keys=True), [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.PREPARATION_JSON])
+
+    def save_checkpoint(epoch, state, history):
+        checkpoint.save(out.checkpoint, jax.device_get(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+
+    state, history, first_epoch = restore(trainer, out.checkpoint, run_id)
+    try:
+        state, history = fit(trainer, state, history, first_epoch, (prepared[val_at], labels[val_at]), after_epoch=save_checkpoint)
+    except NonFiniteLoss as error:
+        raise UserError(f"fold {fold}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                        "the checkpoint of the last good epoch is kept") from None
+
+    classifier = neural_classifier(trainer.eval_model(state))
+    probs = predict_proba(classifier, prepared[held_out], PREDICT_BATCH)
+    save_npz(out.probs, positions=held_out.astype(np.int64), labels=labels[held_out], probs=probs,
+             test_probs=predict_proba(classifier, test["images"], PREDICT_BATCH))
+    write_csv(out.history, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
+    accuracy = float((probs.argmax(axis=1) == labels[held_out]).mean())
+    print(f"fold {fold}: accuracy {accuracy:.4f} on its {len(held_out):,} held-out digits")
+
+
+if __name__ == "__main__":
+    run_stage(main)
