@@ -24,6 +24,7 @@ import pandas as pd
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, write_csv, write_json
 from stages.lib.audit import issue_caption, issue_table, out_of_fold, training_digits
+from stages.lib.calibration import apply_temperature, fit_temperature, logits_from_probs
 from stages.lib.errors import UserError, run_stage
 from stages.lib.label_issues import pair_counts, rank_label_issues
 from stages.lib.metrics import summarize
@@ -74,7 +75,11 @@ def main() -> None:
     audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
     images, labels = training_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, train_subset)
     test = load_test_set(paths.TEST_NPZ)
-    train_probs, test_probs = read_folds(audit.folds, labels, len(test["labels"]))
+    raw_train, raw_test = read_folds(audit.folds, labels, len(test["labels"]))
+    # Confident learning's per-class thresholds need calibrated probabilities: one temperature,
+    # fitted on the out-of-fold probabilities of all training digits, applied to both sets.
+    temperature = fit_temperature(logits_from_probs(raw_train), labels)
+    train_probs, test_probs = (apply_temperature(logits_from_probs(probs), temperature) for probs in (raw_train, raw_test))
 
     splits = {  # split: (its folder, probabilities, given labels, digits as written, index in the official file)
         "train": (paths.AUDIT_TRAIN, train_probs, labels, images, np.arange(len(labels))),
@@ -95,10 +100,11 @@ def main() -> None:
     train_scores, test_scores = summarize(train_probs, labels), summarize(test_probs, test["labels"])
     write_json(paths.AUDIT_JSON, {
         "folds": len(audit.folds),
+        "temperature": round(temperature, 6),
         "train": {"digits": len(labels), "flagged": flagged["train"], "out_of_fold_accuracy": train_scores["accuracy"]},
         "test": {"digits": len(test["labels"]), "flagged": flagged["test"], "accuracy": test_scores["accuracy"]},
     })
-    print(f"audit over {len(audit.folds)} folds: {flagged['train']} of {len(labels):,} training digits flagged "
+    print(f"audit over {len(audit.folds)} folds, temperature {temperature:.3f}: {flagged['train']} of {len(labels):,} training digits flagged "
           f"(out-of-fold accuracy {train_scores['accuracy']:.4f}), {flagged['test']} of {len(test['labels']):,} test digits "
           f"(the fold models' average: accuracy {test_scores['accuracy']:.4f})")
 

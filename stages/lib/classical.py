@@ -1,6 +1,6 @@
 """The scikit-learn baselines: PCA then an RBF support-vector machine ("svc") or k-nearest neighbours ("knn").
 
-Both see the prepared (deskewed, if preprocess.deskew) pixels scaled to [0, 1] and projected onto
+Both see the prepared pixels (deskewed if the preprocess stage deskews) scaled to [0, 1] and projected onto
 the first `pca_components` principal components. The projection is not whitened: whitening would
 give the faint, noisy last components as much weight in the RBF and nearest-neighbour distances
 as the strokes' main modes of variation.
@@ -9,20 +9,9 @@ Probabilities matter downstream (evaluate and ambiguous rank digits by them), so
 libsvm's own `probability=True`: Platt sigmoids on every pair of digits, fitted by an internal
 5-fold cross-validation, joined by pairwise coupling. scikit-learn 1.9 deprecates that flag in
 favour of `CalibratedClassifierCV(SVC(), ensemble=False)`, which calibrates the one-vs-rest
-decision values instead. Calibrated on 3-fold out-of-fold decision values of the split measured
-below, that is markedly worse (test log loss 0.119 with sigmoids, 0.095 with temperature scaling,
-against 0.045 for libsvm's; a logistic regression stacked on the 45 pairwise decision values gave
-0.055 but lost 0.2 points of accuracy), so we keep the flag, which our pinned scikit-learn still supports, and silence only
-that one warning. "knn" weighs the k neighbours' votes by inverse distance; its probabilities are
-those weighted votes.
-
-Measured on this 2-core machine (shared with other jobs; OMP_NUM_THREADS=1, libsvm uses one core
-anyway) on raw MNIST without deskewing: `fit` on the first 55,000 training images, then
-`predict_proba` on all 10,000 test images, params.yaml's pca_components 50, svc_c 10,
-knn_neighbors 3 (a scratch script loading the files with stages.lib.idx.load_split):
-    svc: fit 117 s (172 s when the other jobs were busier) + predict 6 s; accuracy 98.61%, log loss 0.045
-    knn: fit 1 s + predict 3 s; accuracy 97.52%, log loss 0.21
-Without probabilities the SVC fits in 36 s to 98.56%: the 5-fold calibration is most of the time.
+decision values instead, and measured markedly worse log loss here (README, Models), so we keep
+the flag, which our pinned scikit-learn still supports, and silence only that one warning. "knn"
+weighs the k neighbours' votes by inverse distance; its probabilities are those weighted votes.
 """
 
 import pickle
