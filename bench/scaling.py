@@ -3,7 +3,8 @@
 - Training throughput of the default model and batch on the prepared training set of this project
   (data/prepared, from `dvc repro`), as 1 process with 1, 2 and 4 devices and as 2 processes of 2
   devices (`mnist-dvc launch`); on a CPU the "devices" are JAX_NUM_CPU_DEVICES slices of the same
-  cores, so this measures the overhead of splitting a batch, not a speed-up. Each run trains
+  cores, so this measures the cost of splitting a batch more than a speed-up; a layout that fails
+  is recorded with the reason. Each run trains
   `--steps` steps after `--warm-up` untimed ones (compilation), in a fresh process.
 - The evaluate stage's inference throughput for batch sizes 1, 50, 250 and 1000 with the trained
   model in data/model, over the prepared test set (compilation excluded, as in the stage).
@@ -14,6 +15,7 @@
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,7 +58,7 @@ def worker(steps: int, warm_up: int) -> None:
         print(json.dumps({"images_per_second": steps * cfg.batch_size / seconds, "seconds_per_step": seconds / steps}))
 
 
-def training(steps: int, warm_up: int) -> list[dict]:
+def training(steps: int, warm_up: int, timeout_s: float) -> list[dict]:
     rows = []
     for processes, devices in LAYOUTS:
         me = [sys.executable, "-m", "bench.scaling", "--worker", "--steps", str(steps), "--warm-up", str(warm_up)]
@@ -65,11 +67,19 @@ def training(steps: int, warm_up: int) -> list[dict]:
         else:
             launcher = [sys.executable, "-c", "from stages.lib.cli import main; main()", "launch"]
             command, env = [*launcher, "--processes", str(processes), "--cpu-devices", str(devices), "--", *me], dict(os.environ)
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
-        if done.returncode:
-            raise SystemExit(f"{processes} x {devices}: failed\n{done.stderr[-3000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append({"processes": processes, "devices per process": devices, **result})
+        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            stdout, stderr = run.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:  # every process of the layout, the launcher's children too
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+            stdout, stderr = "", f"no result within {timeout_s:g} s (hung)"
+        # A layout that fails is recorded, not fatal: the table says which could not run here, and why.
+        if run.returncode:
+            reason = next((line for line in stderr.splitlines() if "Termination timeout" in line or "hung" in line), stderr.strip()[-300:])
+            rows.append({"processes": processes, "devices per process": devices, "failed": reason[-400:]})
+        else:
+            rows.append({"processes": processes, "devices per process": devices, **json.loads(stdout.strip().splitlines()[-1])})
         print(rows[-1], flush=True)
     return rows
 
@@ -93,13 +103,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=300, help="timed training steps per layout")
     parser.add_argument("--warm-up", type=int, default=20, help="untimed steps first (compilation)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds before a layout counts as hung")
     parser.add_argument("--out", type=Path, help="writes OUT.json and OUT.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.steps, args.warm_up)
     result = {"command": "python -m bench.scaling " + " ".join(sys.argv[1:]), "machine": machine(),
-              "training": training(args.steps, args.warm_up), "inference": inference()}
+              "training": training(args.steps, args.warm_up, args.timeout), "inference": inference()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     tables = [pd.DataFrame(result["training"]).round(4).to_markdown(index=False), pd.DataFrame(result["inference"]).round(1).to_markdown(index=False)]

@@ -99,11 +99,30 @@ def test_dvc_runs_the_train_stage_as_two_processes(tmp_path, make_project, stage
                           "train.epochs": 1, "train.width": 8})
     pipeline = (project / "dvc.yaml").read_text()
     (project / "dvc.yaml").write_text(pipeline.replace(
-        "cmd: python -m stages.train", "cmd: mnist-dvc launch --processes 2 --cpu-devices 2 -- python -m stages.train", 1))
+        "cmd: python -m stages.train", "cmd: mnist-dvc launch --processes 2 --cpu-devices 1 -- python -m stages.train", 1))
     done = subprocess.run(["dvc", "repro", "train"], cwd=project, env=stage_env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "on 4 cpu device(s)" in done.stdout
+    assert "on 2 cpu device(s)" in done.stdout
     assert (project / paths.MODEL / "model.msgpack").is_file()
     status = subprocess.run(["dvc", "status", "train"], cwd=project, env=stage_env, capture_output=True, text=True, timeout=120)
     assert "up to date" in status.stdout
     shutil.rmtree(project / "data", ignore_errors=True)
+
+
+def test_a_stopped_launcher_stops_every_process_it_started(stage_env):
+    import psutil
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    run = subprocess.Popen([*LAUNCH, "--processes", "2", "--", *sleeper], env=stage_env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children := psutil.Process(run.pid).children()) < 2:
+            assert time.monotonic() < deadline, "the launcher did not start its processes"
+            time.sleep(0.1)
+        run.terminate()
+        assert run.wait(timeout=30) != 0
+        psutil.wait_procs(children, timeout=15)
+        assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)

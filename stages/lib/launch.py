@@ -43,9 +43,15 @@ def stop(children: list[subprocess.Popen]) -> None:
             child.wait()
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through launch's `finally`, which stops the children
+
+
 def launch(command: Sequence[str], environments: list[dict[str, str]]) -> int:
     """Runs `command` once per environment and waits: 0 when all succeed; as soon as one fails,
-    stops the others and returns its exit status, after saying which one it was on stderr."""
+    stops the others and returns its exit status, after saying which one it was on stderr. Stopped
+    itself (Ctrl-C, SIGTERM), it stops every process it started before it exits."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     children = [subprocess.Popen(list(command), env=env) for env in environments]
     try:
         while True:
