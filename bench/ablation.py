@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.pipeline import machine, summary
+from bench.pipeline import machine, percent_spread, summary
 from bench.time_to_accuracy import prepare, train_and_score
 
 VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --epochs
@@ -81,15 +81,12 @@ def write(out: Path, result: dict) -> None:
     rows = result["variants"]
     baseline = next((row["final_test_accuracy"]["median"] for row in rows if row["name"] == "default"), None)
 
-    def spread(stats: dict) -> str:
-        return f"{stats['median']:.2%} ({stats['min']:.2%}-{stats['max']:.2%})"
-
     table = pd.DataFrame([{
         "choice": row["name"],
         "changed settings": ", ".join(f"`{change}`" for change in row["changes"]) or "(as shipped)",
-        "test accuracy, median (min-max)": spread(row["final_test_accuracy"]),
+        "test accuracy, median (min-max)": percent_spread(row["final_test_accuracy"]),
         "vs default (points)": "" if baseline is None else f"{(row['final_test_accuracy']['median'] - baseline) * 100:+.2f}",
-        "with shift TTA": spread(row["tta_test_accuracy"]),
+        "with shift TTA": percent_spread(row["tta_test_accuracy"]),
         "training (s)": f"{row['train_seconds']['median']:.0f}",
         "images/s": f"{row['train_images_per_second']['median']:,.0f}",
     } for row in rows])

@@ -83,6 +83,11 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def percent_spread(stats: dict) -> str:
+    """A `summary` of fractions as the README shows it: "99.49% (99.43%-99.51%)"."""
+    return f"{stats['median']:.2%} ({stats['min']:.2%}-{stats['max']:.2%})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)

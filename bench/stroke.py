@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from bench.pipeline import machine, summary
+from bench.pipeline import machine, percent_spread, summary
 from bench.time_to_accuracy import prepare as prepare_clone
 from bench.time_to_accuracy import train_and_score
 
@@ -70,15 +70,12 @@ def measure(name: str, seeds: list[int]) -> dict:
 
 def write(out: Path, result: dict) -> None:
     """OUT.md: one row per variant, medians (min-max) over the seeds; OUT.json: everything."""
-    def spread(stats: dict) -> str:
-        return f"{stats['median']:.2%} ({stats['min']:.2%}-{stats['max']:.2%})"
-
     table = pd.DataFrame([{
         "variant": row["name"],
         "settings": ", ".join(f"`{s}`" for s in row["settings"]) or "(as shipped)",
-        "MNIST test": spread(row["as written accuracy"]),
-        "thinner pen": spread(row["thinner pen accuracy"]),
-        "bolder pen": spread(row["bolder pen accuracy"]),
+        "MNIST test": percent_spread(row["as written accuracy"]),
+        "thinner pen": percent_spread(row["thinner pen accuracy"]),
+        "bolder pen": percent_spread(row["bolder pen accuracy"]),
         "training (s)": f"{row['train_seconds']['median']:.0f}",
     } for row in result["variants"]])
     out.parent.mkdir(parents=True, exist_ok=True)
