@@ -3,7 +3,7 @@ Ctrl-C is `error: interrupted` and 130; our own bugs still raise."""
 
 import pytest
 
-from stages.lib.errors import UserError, run_stage
+from stages.lib.errors import UserError, read_user_file, run_stage
 
 
 def fails_with(error: BaseException):
@@ -35,3 +35,12 @@ def test_a_bug_is_not_dressed_up_as_a_user_error(capsys):
 def test_a_stage_that_succeeds_prints_nothing_extra(capsys):
     run_stage(lambda: print("done"))
     assert capsys.readouterr() == ("done\n", "")
+
+
+def test_a_user_file_that_is_missing_or_unreadable_is_named(tmp_path):
+    (tmp_path / "digit.png").write_bytes(b"ink")
+    assert read_user_file(tmp_path / "digit.png") == b"ink"
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'gone.png'}: not found$"):
+        read_user_file(tmp_path / "gone.png")
+    with pytest.raises(UserError, match=r"^upload: cannot be read: Is a directory$"):
+        read_user_file(tmp_path, "upload")

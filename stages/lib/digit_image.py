@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stages.lib.errors import UserError
+from stages.lib.errors import UserError, read_user_file
 from stages.lib.preparation import prepare
 
 SIDE = 28
@@ -115,12 +115,7 @@ def _decode(source: str | os.PathLike | bytes, source_name: str) -> Image.Image:
     if isinstance(source, bytes):
         data = source
     else:
-        try:
-            data = Path(source).read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"{source_name}: not found") from None
-        except OSError as error:
-            raise UserError(f"{source_name}: cannot be read: {error.strerror or error}") from None
+        data = read_user_file(source, source_name)
     if not data:
         raise UserError(f"{source_name}: empty file")
     try:

@@ -5,12 +5,25 @@ message must name the file or parameter and what is wrong. Bugs in our own code 
 normally: a traceback is the right report for those.
 """
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 class UserError(Exception):
     """A problem with the user's input or environment; its message is shown as a single line."""
+
+
+def read_user_file(path: str | os.PathLike, name: str | None = None) -> bytes:
+    """The bytes of a file the user gave; `UserError` naming it (`name`, else the path) when it is
+    missing or unreadable."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{name or path}: not found") from None
+    except OSError as error:
+        raise UserError(f"{name or path}: cannot be read: {error.strerror or error}") from None
 
 
 def run_stage(main: Callable[[], None]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.lib.errors import UserError
+from stages.lib.errors import UserError, read_user_file
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -24,12 +24,7 @@ _KIND_BY_MAGIC = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
 
 def _decompress(path: Path) -> bytes:
     """The decompressed bytes of `path`, or a `UserError` saying why there are none."""
-    try:
-        compressed = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    compressed = read_user_file(path)
     if not compressed:
         raise UserError(f"{path}: empty file")
     if not compressed.startswith(_GZIP_SIGNATURE):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stages.lib.atomic import atomic_path
-from stages.lib.errors import UserError
+from stages.lib.errors import UserError, read_user_file
 
 SIDE = 28
 PIXELS = [f"pixel{i}" for i in range(SIDE * SIDE)]
@@ -42,12 +42,7 @@ def read_digits_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
     fields, a missing value, a value that is not a whole number, or one outside 0-255 (labels 0-9).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    data = read_user_file(path)
     if not data.strip():
         raise UserError(f"{path}: empty file")
     lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
