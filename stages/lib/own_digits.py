@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from stages.lib.ambiguity import predictions, verdicts
 from stages.lib.digit_image import image_files, prepare_digit
 from stages.lib.errors import UserError
+from stages.lib.idx import NUM_CLASSES
 from stages.lib.inference import Classifier, predict_proba
 from stages.lib.preparation import prepare
 
@@ -64,9 +65,7 @@ def from_kaggle(path: Path, preparation: dict) -> Batch:
 def predict(classifier: Classifier, batch: Batch, cutoff: dict[str, float]) -> pd.DataFrame:
     """One row per digit: name, `ambiguity.predictions` columns, and `ambiguous` (the definitions of
     the `ambiguous` stage under which it would have been listed, "+"-joined, "" for none)."""
-    if not batch.digits:
-        return pd.DataFrame(columns=["name", "prediction", "confidence", "second", "second_confidence", "margin", "entropy", "ambiguous"])
-    probs = predict_proba(classifier, np.stack(batch.digits), BATCH)
+    probs = predict_proba(classifier, np.stack(batch.digits), BATCH) if batch.digits else np.zeros((0, NUM_CLASSES), np.float32)
     table = predictions(probs)
     table.insert(0, "name", batch.names)
     table["ambiguous"] = verdicts(table, cutoff, batch.labels)
