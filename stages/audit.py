@@ -11,6 +11,8 @@ Outputs, for split train and test:
   the main pipeline may read;
 - data/audit/<split>/<index>.png: every flagged digit as written (not deskewed);
 - data/audit/<split>/pairs.csv: flagged digits per (given, suggested) label, commonest first;
+- data/audit/<split>/quality.csv: every digit's index, given_label, suggested_label and label_quality
+  (flagged or not), for the second training's hardest correctly labelled digits (stages/retrain.py);
 - data/audit/galleries/<split>.png: the first `audit.top_n` flagged digits, captioned;
 - eval/audit.json (DVC metrics): digits and flagged digits per split, the fold models' out-of-sample
   accuracy on the training digits and the averaged fold models' test accuracy.
@@ -23,7 +25,7 @@ import pandas as pd
 
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.audit import issue_caption, issue_table, out_of_fold, training_digits
+from stages.lib.audit import issue_caption, issue_table, out_of_fold, quality_table, training_digits
 from stages.lib.calibration import apply_temperature, fit_temperature, logits_from_probs
 from stages.lib.errors import UserError, run_stage
 from stages.lib.label_issues import pair_counts, rank_label_issues
@@ -34,7 +36,7 @@ from stages.lib.pictures import save_digit_png, save_gallery
 from stages.lib.prepared import load_test_set
 
 FOLD_ARRAYS = ("positions", "labels", "probs", "test_probs")
-ISSUES_CSV, PAIRS_CSV = paths.AUDIT_TRAIN_ISSUES.name, "pairs.csv"  # in each split's folder
+ISSUES_CSV, QUALITY_CSV, PAIRS_CSV = paths.AUDIT_TRAIN_ISSUES.name, paths.AUDIT_TRAIN_QUALITY.name, "pairs.csv"  # in each split's folder
 TITLES = {
     "train": "Training digits most likely mislabelled (confident learning, out-of-fold probabilities)",
     "test": "Test digits most likely mislabelled (confident learning, the fold models' average)",
@@ -62,10 +64,12 @@ def read_folds(folds: list[int], labels: np.ndarray, n_test: int) -> tuple[np.nd
                         "rerun the audit (dvc repro audit/dvc.yaml)") from None
 
 
-def write_split(folder: Path, table: pd.DataFrame, positions: np.ndarray, originals: np.ndarray) -> None:
-    """One split's folder, whole: its issue table, its pair counts and every flagged digit as written."""
+def write_split(folder: Path, table: pd.DataFrame, quality: pd.DataFrame, positions: np.ndarray, originals: np.ndarray) -> None:
+    """One split's folder, whole: its issue table, every digit's label quality, its pair counts and
+    every flagged digit as written."""
     with atomic_dir(folder) as tmp:
         write_csv(tmp / ISSUES_CSV, table)
+        write_csv(tmp / QUALITY_CSV, quality)
         write_csv(tmp / PAIRS_CSV, pair_counts(table))
         for index, position in zip(table["index"], positions):
             save_digit_png(originals[position], tmp / f"{index}.png")
@@ -90,7 +94,7 @@ def main() -> None:
         for split, (folder, probs, given, originals, index) in splits.items():
             issues = rank_label_issues(probs, given)
             table = issue_table(split, issues, index)
-            write_split(folder, table, issues["position"].to_numpy(), originals)
+            write_split(folder, table, quality_table(probs, given, index), issues["position"].to_numpy(), originals)
             shown = issues["position"].to_numpy()[: audit.top_n]
             save_gallery([originals[position] for position in shown], [issue_caption(row) for _, row in table.head(audit.top_n).iterrows()],
                          galleries / f"{split}.png",

@@ -4,7 +4,7 @@ It checks the raw files (`stages.lib.idx`), takes the configured subsets, holds 
 validation set (`stages.lib.split`), prepares all images (`stages.lib.preparation`: deskewing,
 stroke normalisation towards the training digits' median width, each if asked), appends
 the cached distorted copies to the training part only (`stages.lib.distortions`), and writes
-data/prepared/ as a whole, plus the per-digit counts of each split for `dvc plots`.
+data/prepared/ as a whole (every split with each digit's `index` in the official file), plus the per-digit counts of each split for `dvc plots`.
 """
 
 import time
@@ -50,8 +50,11 @@ def main() -> None:
     aug_images, aug_labels = augment(fit_images, fit_labels, params.augment.copies, rng, **strengths)
 
     with atomic_dir(paths.PREPARED) as folder:
-        save_npz(folder / paths.TRAIN_NPZ.name, images=aug_images, labels=aug_labels)
-        save_npz(folder / paths.VAL_NPZ.name, images=val_images, labels=val_labels)
+        # `index`: each digit's place in the official file (a distorted copy carries its source's), so
+        # later stages can match training digits with the label audit's findings and show them as written.
+        save_npz(folder / paths.TRAIN_NPZ.name, images=aug_images, labels=aug_labels,
+                 index=np.tile(train_idx, params.augment.copies + 1).astype(np.int64))
+        save_npz(folder / paths.VAL_NPZ.name, images=val_images, labels=val_labels, index=val_idx.astype(np.int64))
         save_npz(folder / paths.TEST_NPZ.name, images=model_test, labels=test_labels, original=test_images,
                  index=np.arange(len(test_images), dtype=np.int64))
         write_json(folder / paths.PREPARATION_JSON.name, preparation)

@@ -13,7 +13,7 @@ from PIL import Image
 from stages import audit as audit_stage
 from stages.lib import paths
 from stages.lib.atomic import save_npz
-from stages.lib.audit import AUDIT_COLUMNS, fold_split, issue_table, out_of_fold
+from stages.lib.audit import AUDIT_COLUMNS, QUALITY_COLUMNS, fold_split, issue_table, out_of_fold
 from stages.lib.errors import UserError
 from stages.lib.label_issues import rank_label_issues
 
@@ -129,6 +129,10 @@ def test_the_stage_ranks_the_planted_issues_and_shows_each_flagged_digit(audited
         assert sorted(p.name for p in (audited / "data/audit" / split).glob("*.png")) == sorted(f"{i}.png" for i in table["index"])
         pairs = pd.read_csv(audited / "data/audit" / split / "pairs.csv")
         assert pairs["count"].sum() == len(table)
+        quality = pd.read_csv(audited / "data/audit" / split / "quality.csv", index_col="index")  # every digit, flagged or not
+        assert list(quality.columns) == QUALITY_COLUMNS[1:] and len(quality) == (TRAIN_DIGITS if split == "train" else TEST_DIGITS)
+        np.testing.assert_allclose(quality.loc[table["index"], "label_quality"], table["label_quality"])
+        assert quality.loc[table["index"], "suggested_label"].tolist() == table["suggested_label"].tolist()
         assert (audited / "data/audit/galleries" / f"{split}.png").read_bytes().startswith(b"\x89PNG")
 
     metrics = json.loads((audited / paths.AUDIT_JSON).read_text())
@@ -172,7 +176,8 @@ def test_dvc_repro_runs_every_fold_then_the_audit_and_a_rerun_does_nothing(make_
 
     output = dvc("repro", "audit/dvc.yaml")
     ran = re.findall(r"Running stage '([^']+)'", output)
-    assert ran == ["download", "preprocess", "audit/dvc.yaml:fold@0", "audit/dvc.yaml:fold@1", "audit/dvc.yaml:audit"]
+    assert ran[:2] == ["download", "preprocess"] and ran[-1] == "audit/dvc.yaml:audit"  # DVC orders sibling stages freely
+    assert sorted(ran[2:-1]) == ["audit/dvc.yaml:fold@0", "audit/dvc.yaml:fold@1"]
 
     metrics = json.loads((root / paths.AUDIT_JSON).read_text())
     assert metrics["folds"] == 2 and metrics["train"]["digits"] == 2000 and metrics["test"]["digits"] == 500
@@ -186,6 +191,7 @@ def test_dvc_repro_runs_every_fold_then_the_audit_and_a_rerun_does_nothing(make_
         assert table["index"].between(0, digits - 1).all() and (table["given_label"] != table["suggested_label"]).mean() > 0.5
         assert all((root / "data/audit" / split / f"{i}.png").is_file() for i in table["index"])
         assert (root / "data/audit/galleries" / f"{split}.png").stat().st_size > 0
+        assert len(pd.read_csv(root / "data/audit" / split / "quality.csv")) == digits
     assert metrics["train"]["flagged"] > 0  # models this weak always find digits they doubt
     assert "resuming" not in output
 

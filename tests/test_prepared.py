@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stages.lib.errors import UserError
-from stages.lib.prepared import load_split, load_test_set
+from stages.lib.prepared import load_index, load_split, load_test_set
 
 N = 6
 
@@ -62,3 +62,13 @@ def test_a_split_is_its_images_and_labels(tmp_path):
     np.savez(tmp_path / "val.npz", images=images)
     with pytest.raises(UserError, match=r"val\.npz: missing array\(s\) labels; rerun the preprocess stage"):
         load_split(tmp_path / "val.npz")
+
+
+def test_a_split_index_is_one_int64_per_digit(tmp_path):
+    np.savez(tmp_path / "train.npz", images=np.zeros((3, 28, 28), np.uint8), index=np.array([5, 9, 5], np.int64))
+    assert load_index(tmp_path / "train.npz", 3).tolist() == [5, 9, 5]
+    with pytest.raises(UserError, match=r"train\.npz: `index` is int64 \(3,\), expected int64 \(4,\); rerun the preprocess stage"):
+        load_index(tmp_path / "train.npz", 4)
+    np.savez(tmp_path / "train.npz", images=np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(UserError, match=r"train\.npz: missing array\(s\) index; rerun the preprocess stage"):
+        load_index(tmp_path / "train.npz", 3)

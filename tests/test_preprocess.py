@@ -49,7 +49,7 @@ def load(split: str) -> dict[str, np.ndarray]:
 def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     main()
     train, val, test = load("train"), load("val"), load("test")
-    assert set(train) == {"images", "labels"} and set(val) == {"images", "labels"}
+    assert set(train) == {"images", "labels", "index"} and set(val) == {"images", "labels", "index"}
     assert set(test) == {"images", "labels", "original", "index"}
     assert sorted(path.name for path in (workdir / "data" / "prepared").iterdir()) == [
         "preparation.json", "test.npz", "train.npz", "val.npz"]
@@ -73,6 +73,10 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert sorted(map(bytes, seen)) == sorted(map(bytes, expected.reshape(2000, -1)))
     assert np.bincount(np.concatenate([originals, val["labels"]]), minlength=10).tolist() == np.bincount(
         raw_labels[:2000], minlength=10).tolist()
+    # Each digit's index is its place in the official file; the copy carries its source's.
+    assert sorted(np.concatenate([train["index"][:1800], val["index"]]).tolist()) == list(range(2000))
+    assert np.array_equal(train["index"][1800:], train["index"][:1800])
+    assert np.array_equal(val["images"], deskew(raw_images[val["index"]])) and np.array_equal(val["labels"], raw_labels[val["index"]])
 
     assert np.array_equal(test["images"], deskew(test["original"]))
     test_raw, _ = load_split(*(paths.RAW / name for name in TEST_FILES))

@@ -55,7 +55,8 @@ COMMITTEE_JSON = Path("eval/committee.json")
 AUDIT = Path("data/audit")
 AUDIT_FOLDS = AUDIT / "folds"
 AUDIT_TRAIN, AUDIT_TEST = AUDIT / "train", AUDIT / "test"  # issues.csv, pairs.csv, <index>.png of each split
-AUDIT_TRAIN_ISSUES = AUDIT_TRAIN / "issues.csv"  # the table a later stage of the main pipeline may read
+AUDIT_TRAIN_ISSUES = AUDIT_TRAIN / "issues.csv"  # the flagged training digits, which the second training may leave out
+AUDIT_TRAIN_QUALITY = AUDIT_TRAIN / "quality.csv"  # every training digit's label quality: the second training's hardest
 AUDIT_GALLERIES = AUDIT / "galleries"  # train.png, test.png
 AUDIT_JSON = Path("eval/audit.json")
 

@@ -16,6 +16,15 @@ def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return arrays["images"], arrays["labels"]
 
 
+def load_index(path: Path, n: int) -> np.ndarray:
+    """int64 (n,): the place in the official MNIST file of each of the n digits of train.npz or val.npz
+    (a distorted copy's is its source's), checked to be one per digit."""
+    index = read_npz(path, ("index",), "preprocess")["index"]
+    if index.shape != (n,) or index.dtype != np.int64:
+        raise UserError(f"{path}: `index` is {index.dtype} {index.shape}, expected int64 ({n},); rerun the preprocess stage (dvc repro)")
+    return index
+
+
 def load_test_set(path: Path) -> dict[str, np.ndarray]:
     """test.npz: the model's `images`, their `labels`, the raw `original` digits and their test-set
     `index`, checked to be equally long and of the right types."""
