@@ -1,14 +1,24 @@
 """Stage `ambiguous`: the test digits the model is least sure about, under the definitions of
-`stages.lib.ambiguity`.
+`stages.lib.ambiguity`, and why each is ambiguous.
 
-Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass) and the raw test images.
+Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass) and the test
+images; for the explanations, the model (data/model), the training digits it learnt from
+(data/prepared/train.npz, each digit once) and the official training file (data/raw, to show them
+as written).
 Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previous result):
 - <definition>/<test index>.png: each chosen digit, upscaled;
 - <definition>/table.csv: what the model said about each, most ambiguous first;
 - galleries/<definition>.png: all of a definition's digits on one captioned page;
+- galleries/<definition>-explained.png: the same digits, one row each: the digit, its saliency map,
+  its 5 nearest training digits of the predicted class and of the given one (of the runner-up where
+  the prediction is right), by distance in the model's last hidden layer (`stages.lib.explain`);
+  left out, with one printed line, when the model is a scikit-learn one (no hidden layer, no gradient);
 - summary.json: every definition's description and table.
 A definition that finds fewer than `top_n` digits (few errors, say) reports the ones it found.
 """
+
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,22 +26,24 @@ from stages.lib import paths
 from stages.lib.ambiguity import DEFINITIONS, describe
 from stages.lib.atomic import atomic_dir, write_csv, write_json
 from stages.lib.errors import UserError, run_stage
+from stages.lib.explain import LEGEND, explain, gallery_rows, load_bank, neighbour_classes, network_to_explain
 from stages.lib.npz import read_npz
 from stages.lib.params import load_params
-from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
+from stages.lib.pictures import digit_caption, save_digit_png, save_explained_gallery, save_gallery
 
 
-def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """probs, labels, test indices and raw images, checked to describe the same test digits."""
+def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """probs, labels, test indices, raw images and the model's input images, checked to describe
+    the same test digits."""
     predicted = read_npz(paths.PROBS_NPZ, ("probs", "labels", "index"), "evaluate")
-    test = read_npz(paths.TEST_NPZ, ("original", "index"), "preprocess")
+    test = read_npz(paths.TEST_NPZ, ("images", "original", "index"), "preprocess")
     probs, labels, index = predicted["probs"], predicted["labels"], predicted["index"]
     n = len(labels)
     if probs.shape != (n, 10) or index.shape != (n,):
         raise UserError(f"{paths.PROBS_NPZ}: probs {probs.shape} / index {index.shape} do not fit {n} labels")
-    if test["original"].shape != (n, 28, 28) or not np.array_equal(test["index"], index):
+    if test["original"].shape != (n, 28, 28) or test["images"].shape != (n, 28, 28) or not np.array_equal(test["index"], index):
         raise UserError(f"{paths.PROBS_NPZ}: does not match the test digits of {paths.TEST_NPZ}; rerun the evaluate stage")
-    return probs, labels, index, test["original"]
+    return probs, labels, index, test["original"], test["images"]
 
 
 def title(name: str, shown: int, top_n: int) -> str:
@@ -39,10 +51,32 @@ def title(name: str, shown: int, top_n: int) -> str:
     return f"{name}: {description} ({shown} of top {top_n})"
 
 
+def save_explained_galleries(galleries: Path, shown: dict[str, tuple[np.ndarray, list[str], str]], probs: np.ndarray,
+                             labels: np.ndarray, originals: np.ndarray, inputs: np.ndarray) -> None:
+    """galleries/<definition>-explained.png for every definition in `shown` (name: positions of its
+    digits, their captions, its gallery's title), or nothing, saying why, for a scikit-learn model.
+
+    Every shown digit of every definition is explained in one `explain` call, so the training bank
+    is embedded once and each function compiles once per stage run.
+    """
+    started = time.perf_counter()
+    network = network_to_explain(paths.MODEL)
+    if network is None:
+        return
+    bank = load_bank(paths.TRAIN_NPZ, paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    every = np.unique(np.concatenate([positions for positions, _, _ in shown.values()]))
+    explanation = explain(network, bank, inputs[every], neighbour_classes(probs[every], labels[every]))
+    for name, (positions, captions, heading) in shown.items():
+        rows = gallery_rows(explanation.take(np.searchsorted(every, positions)), bank, originals[positions], inputs[positions],
+                            captions, labels[positions])
+        save_explained_gallery(rows, galleries / f"{name}-explained.png", f"{heading}, explained. {LEGEND}")
+    print(f"explained {len(every)} digits against {len(bank.index):,} training digits in {time.perf_counter() - started:.1f} s")
+
+
 def main() -> None:
     top_n = load_params("ambiguous").top_n
-    probs, labels, index, originals = load_inputs()
-    summary = {}
+    probs, labels, index, originals, inputs = load_inputs()
+    summary, shown = {}, {}
     with atomic_dir(paths.AMBIGUOUS) as folder:
         for name, definition in DEFINITIONS.items():
             positions = definition(probs, labels, top_n)
@@ -51,16 +85,19 @@ def main() -> None:
                 save_digit_png(originals[position], folder / name / f"{test_index}.png")
             write_csv(folder / name / "table.csv", table)
             rows = table.to_dict("records")
+            captions = [digit_caption(row) for row in rows]
             save_gallery(
                 [originals[position] for position in positions],
-                [digit_caption(row) for row in rows],
+                captions,
                 folder / "galleries" / f"{name}.png",
                 title=title(name, len(rows), top_n),
                 wrong=list(~table["correct"]),
             )
             summary[name] = {"description": definition.__doc__, "digits": rows}
+            shown[name] = (positions, captions, title(name, len(rows), top_n))
             print(f"{name}: {len(rows)} digits")
         write_json(folder / paths.AMBIGUOUS_SUMMARY.name, summary)
+        save_explained_galleries(folder / "galleries", shown, probs, labels, originals, inputs)
 
 
 if __name__ == "__main__":

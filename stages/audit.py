@@ -14,10 +14,18 @@ Outputs, for split train and test:
 - data/audit/<split>/quality.csv: every digit's index, given_label, suggested_label and label_quality
   (flagged or not), for the second training's hardest correctly labelled digits (stages/retrain.py);
 - data/audit/galleries/<split>.png: the first `audit.top_n` flagged digits, captioned;
+- data/audit/galleries/<split>-explained.png: the same digits, one row each: the digit, its saliency
+  map and its 5 nearest training digits of the suggested and of the given label (of the runner-up
+  where the two agree), all from the main model (data/model: distance in its last hidden layer,
+  its gradient) among the main model's training digits (data/prepared/train.npz, each once; a
+  flagged training digit is never its own neighbour); see `stages.lib.explain`. Left out, with one
+  printed line, when the main model is a scikit-learn one (no hidden layer, no gradient);
 - eval/audit.json (DVC metrics): digits and flagged digits per split, the fold models' out-of-sample
   accuracy on the training digits and the averaged fold models' test accuracy.
 """
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +33,16 @@ import pandas as pd
 
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.audit import issue_caption, issue_table, out_of_fold, quality_table, training_digits
+from stages.lib.audit import issue_caption, issue_table, out_of_fold, training_digits
 from stages.lib.calibration import apply_temperature, fit_temperature, logits_from_probs
 from stages.lib.errors import UserError, run_stage
-from stages.lib.label_issues import pair_counts, rank_label_issues
+from stages.lib.explain import LEGEND, explain, gallery_rows, load_bank, neighbour_classes, network_to_explain
+from stages.lib.label_issues import pair_counts, quality_table, rank_label_issues
 from stages.lib.metrics import summarize
-from stages.lib.npz import read_npz
+from stages.lib.npz import read_json, read_npz
 from stages.lib.params import load_params
-from stages.lib.pictures import save_digit_png, save_gallery
+from stages.lib.pictures import save_digit_png, save_explained_gallery, save_gallery
+from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
 
 FOLD_ARRAYS = ("positions", "labels", "probs", "test_probs")
@@ -75,6 +85,44 @@ def write_split(folder: Path, table: pd.DataFrame, quality: pd.DataFrame, positi
             save_digit_png(originals[position], tmp / f"{index}.png")
 
 
+@dataclass(frozen=True)
+class Shown:
+    """One split's digits in its galleries (its first `audit.top_n` flagged), with what explaining them needs."""
+
+    written: np.ndarray  # uint8 (n, 28, 28): as written
+    inputs: np.ndarray  # uint8 (n, 28, 28): as the main model takes them
+    probs: np.ndarray  # (n, 10): the calibrated probabilities they were flagged by
+    given: np.ndarray  # (n,): their labels
+    index: np.ndarray  # (n,): their places in the official file
+    captions: list[str]
+    title: str  # of the split's plain gallery
+
+
+def save_explained_galleries(galleries: Path, shown: dict[str, Shown]) -> None:
+    """galleries/<split>-explained.png for each split of `shown`, or nothing, saying why, for a
+    scikit-learn main model.
+
+    Both splits are explained in one `explain` call: the bank is embedded once, and each function
+    compiles once per stage run. A training digit is left out of its own neighbours.
+    """
+    started = time.perf_counter()
+    network = network_to_explain(paths.MODEL)
+    if network is None:
+        return
+    bank = load_bank(paths.TRAIN_NPZ, paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    exclude = [bank.positions(digits.index) if split == "train" else np.full(len(digits.index), -1) for split, digits in shown.items()]
+    explanation = explain(network, bank, np.concatenate([digits.inputs for digits in shown.values()]),
+                          np.concatenate([neighbour_classes(digits.probs, digits.given) for digits in shown.values()]),
+                          np.concatenate(exclude))
+    start = 0
+    for split, digits in shown.items():
+        part = explanation.take(np.arange(start, start + len(digits.index)))
+        start += len(digits.index)
+        rows = gallery_rows(part, bank, digits.written, digits.inputs, digits.captions, digits.given, chosen="suggested")
+        save_explained_gallery(rows, galleries / f"{split}-explained.png", f"{digits.title}, explained. {LEGEND}")
+    print(f"explained {start} flagged digits against {len(bank.index):,} training digits in {time.perf_counter() - started:.1f} s")
+
+
 def main() -> None:
     audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
     images, labels = training_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, train_subset)
@@ -85,21 +133,24 @@ def main() -> None:
     temperature = fit_temperature(logits_from_probs(raw_train), labels)
     train_probs, test_probs = (apply_temperature(logits_from_probs(probs), temperature) for probs in (raw_train, raw_test))
 
-    splits = {  # split: (its folder, probabilities, given labels, digits as written, index in the official file)
-        "train": (paths.AUDIT_TRAIN, train_probs, labels, images, np.arange(len(labels))),
-        "test": (paths.AUDIT_TEST, test_probs, test["labels"], test["original"], test["index"]),
+    preparation = read_json(paths.PREPARATION_JSON, "preprocess")
+    splits = {  # split: (its folder, probabilities, given labels, digits as written, index in the official file, model inputs)
+        "train": (paths.AUDIT_TRAIN, train_probs, labels, images, np.arange(len(labels)), lambda at: prepare(images[at], preparation)),
+        "test": (paths.AUDIT_TEST, test_probs, test["labels"], test["original"], test["index"], lambda at: test["images"][at]),
     }
-    flagged = {}
+    flagged, explained = {}, {}
     with atomic_dir(paths.AUDIT_GALLERIES) as galleries:
-        for split, (folder, probs, given, originals, index) in splits.items():
+        for split, (folder, probs, given, originals, index, model_inputs) in splits.items():
             issues = rank_label_issues(probs, given)
             table = issue_table(split, issues, index)
             write_split(folder, table, quality_table(probs, given, index), issues["position"].to_numpy(), originals)
             shown = issues["position"].to_numpy()[: audit.top_n]
-            save_gallery([originals[position] for position in shown], [issue_caption(row) for _, row in table.head(audit.top_n).iterrows()],
-                         galleries / f"{split}.png",
-                         title=f"{TITLES[split]}: the first {len(shown)} of {len(table)} flagged, given label \u2192 suggested")
+            captions = [issue_caption(row) for _, row in table.head(audit.top_n).iterrows()]
+            title = f"{TITLES[split]}: the first {len(shown)} of {len(table)} flagged, given label \u2192 suggested"
+            save_gallery([originals[position] for position in shown], captions, galleries / f"{split}.png", title=title)
+            explained[split] = Shown(originals[shown], model_inputs(shown), probs[shown], given[shown], index[shown], captions, title)
             flagged[split] = len(table)
+        save_explained_galleries(galleries, explained)
 
     train_scores, test_scores = summarize(train_probs, labels), summarize(test_probs, test["labels"])
     write_json(paths.AUDIT_JSON, {

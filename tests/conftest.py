@@ -55,10 +55,11 @@ def train_params(repo_root):
 
 
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory, repo_root, mnist_train) -> Path:
+def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train) -> Path:
     """A folder holding everything `mnist-dvc predict` and the page read, made by the real stages:
     a flat_mlp trained for two epochs on 3,000 deskewed digits, evaluated on 1,000 more, the
-    ambiguous stage's summary, and a copy of samples/."""
+    ambiguous stage's outputs (data/raw linked to the official files, which its explanations show
+    training digits from), and a copy of samples/."""
     from stages import ambiguous, evaluate
     from stages import train as train_stage
     from stages.lib import paths
@@ -69,7 +70,10 @@ def trained_project(tmp_path_factory, repo_root, mnist_train) -> Path:
     preparation = {"deskew": True, "stroke_width": None}
     images, labels = mnist_train
     digits = prepare(images[:4500], preparation)
-    save_npz(folder / paths.TRAIN_NPZ, images=digits[:3000], labels=labels[:3000])
+    save_npz(folder / paths.TRAIN_NPZ, images=digits[:3000], labels=labels[:3000], index=np.arange(3000))
+    for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).symlink_to(mnist_mirror / path.name)
     save_npz(folder / paths.VAL_NPZ, images=digits[3000:3500], labels=labels[3000:3500])
     save_npz(folder / paths.TEST_NPZ, images=digits[3500:], labels=labels[3500:4500], original=images[3500:4500],
              index=np.arange(1000))
@@ -195,3 +199,29 @@ def pytest_terminal_summary(terminalreporter, config):
     outcomes = config.stash.get(_FAULT_OUTCOMES, {})
     if outcomes:
         terminalreporter.write_line(fault_summary(outcomes))
+
+
+# --- Finding digits in the pictures the stages draw ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def digit_places():
+    """`digit_places(page, digit, scale=3)`: (top, left) of every place where the uint8 28x28 `digit`,
+    `scale` times larger, is drawn in grey on `page` (an RGB array), to check which digits a
+    gallery shows without relying on its layout."""
+    from stages.lib.pictures import upscale
+
+    def places(page: np.ndarray, digit: np.ndarray, scale: int = 3) -> list[tuple[int, int]]:
+        tile = upscale(digit, scale)
+        height, width = tile.shape
+        anchor = int(np.argmax([len(np.unique(row)) for row in tile]))  # the tile's most varied row
+        windows = np.lib.stride_tricks.sliding_window_view(page[..., 0], width, axis=1)  # (rows, lefts, width)
+        found = []
+        for top, left in zip(*np.nonzero((windows == tile[anchor]).all(axis=2))):
+            top -= anchor
+            if 0 <= top <= len(page) - height and np.array_equal(page[top : top + height, left : left + width], np.stack([tile] * 3, axis=2)):
+                found.append((int(top), int(left)))
+        return found
+
+    return places
+

@@ -9,15 +9,23 @@ import yaml
 from PIL import Image
 
 from stages import ambiguous
+from stages.lib import classical, paths
+from stages.lib.atomic import save_npz
 from stages.lib.errors import UserError
+from stages.lib.model_files import save_classical, save_neural
+from stages.lib.models import build_model, init_rngs
 
 N = 30
 TEST_INDEX = np.arange(1200, 1200 + N, dtype=np.int64)  # not 0..N-1, so file names prove the mapping
+BANK = 400  # training digits in train.npz, each followed by a copy
+DEFINITIONS = ["confident_wrong", "least_confident", "smallest_margin", "highest_entropy", "label_issues"]
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root):
-    """A folder with params.yaml (top_n = 5), test.npz and probs.npz: 3 errors among 30 digits."""
+def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train):
+    """A folder with params.yaml (top_n = 5), test.npz and probs.npz: 3 errors among 30 digits; and,
+    for the explanations, an untrained vgg_bn as the model, train.npz holding the first 400
+    training digits and a copy of each, and data/raw linked to the official files."""
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["ambiguous"]["top_n"] = 5
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -32,6 +40,15 @@ def project(tmp_path, monkeypatch, repo_root):
     original = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
     np.savez(tmp_path / "data/prepared/test.npz", images=original, labels=labels, original=original, index=TEST_INDEX)
     np.savez(tmp_path / "data/eval/probs.npz", probs=probs, labels=labels, index=TEST_INDEX)
+    model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
+    model.eval()
+    save_neural(tmp_path / paths.MODEL, model, "vgg_bn", 4, {"deskew": False, "stroke_width": None})
+    images, train_labels = mnist_train
+    save_npz(tmp_path / paths.TRAIN_NPZ, images=np.concatenate([images[:BANK], 255 - images[:BANK]]),
+             labels=np.tile(train_labels[:BANK], 2), index=np.tile(np.arange(BANK), 2))
+    for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).symlink_to(mnist_mirror / path.name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -39,9 +56,10 @@ def project(tmp_path, monkeypatch, repo_root):
 def test_writes_every_definition_with_pngs_named_by_test_index(project):
     ambiguous.main()
     out = project / "data" / "ambiguous"
-    definitions = ["confident_wrong", "least_confident", "smallest_margin", "highest_entropy", "label_issues"]
+    definitions = DEFINITIONS
     assert sorted(p.name for p in out.iterdir()) == sorted(definitions + ["galleries", "summary.json"])
-    assert sorted(p.name for p in (out / "galleries").iterdir()) == sorted(f"{d}.png" for d in definitions)
+    assert sorted(p.name for p in (out / "galleries").iterdir()) == sorted([f"{d}.png" for d in definitions] +
+                                                                          [f"{d}-explained.png" for d in definitions])
     summary = json.loads((out / "summary.json").read_text())
     assert sorted(summary) == sorted(definitions)
     for name in definitions:
@@ -75,6 +93,45 @@ def test_same_inputs_give_identical_outputs(project):
     ambiguous.main()
     after = {p.relative_to(project): p.read_bytes() for p in (project / "data/ambiguous").rglob("*") if p.is_file()}
     assert before == after
+
+
+def test_every_shown_digit_is_explained_in_one_pass_a_row_each_in_the_definition_s_order(project, capsys, digit_places):
+    ambiguous.main()
+    summary = json.loads((project / "data/ambiguous/summary.json").read_text())
+    every = {digit["index"] for name in DEFINITIONS for digit in summary[name]["digits"]}
+    assert f"explained {len(every)} digits against {BANK} training digits" in capsys.readouterr().out  # the copies left out
+    originals = np.load(project / "data/prepared/test.npz")["original"]
+    for name in DEFINITIONS:
+        with Image.open(project / "data/ambiguous/galleries" / f"{name}-explained.png") as image:
+            page = np.asarray(image.convert("RGB"))
+        places = [digit_places(page, originals[digit["index"] - 1200]) for digit in summary[name]["digits"]]
+        assert all(len(found) == 1 for found in places)  # each digit once: as written, in its row's first place
+        (left,) = {found[0][1] for found in places}
+        tops = [found[0][0] for found in places]
+        assert tops == sorted(tops) and left < 40
+
+
+def test_a_scikit_learn_model_gets_no_explained_galleries_and_says_why(project, mnist_train, capsys):
+    images, labels = mnist_train
+    estimator = classical.fit("knn", images[:300], labels[:300], pca_components=20, svc_c=1.0, knn_neighbors=3, seed=0)
+    save_classical(project / paths.MODEL, estimator, "knn", {"deskew": False, "stroke_width": None})
+    (project / paths.MODEL / "model.msgpack").unlink()
+    ambiguous.main()
+    assert sorted(p.name for p in (project / "data/ambiguous/galleries").iterdir()) == sorted(f"{d}.png" for d in DEFINITIONS)
+    assert ("explained galleries skipped: data/model holds a scikit-learn model (knn), with no hidden layer to find "
+            "neighbours in and no gradient") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("missing", "message"), [
+    (paths.TRAIN_NPZ, r"data/prepared/train.npz: not found; run the preprocess stage first"),
+    (paths.MODEL / "model.json", r"data/model/model.json: not found; run the train stage first"),
+    (paths.RAW_TRAIN_IMAGES, r"data/raw/train-images-idx3-ubyte.gz: not found"),
+])
+def test_a_missing_input_of_the_explanations_is_named_and_nothing_is_written(project, missing, message):
+    (project / missing).unlink()
+    with pytest.raises(UserError, match=message):
+        ambiguous.main()
+    assert not (project / "data/ambiguous").exists()
 
 
 def test_missing_probabilities_name_the_stage_to_run(project):

@@ -12,10 +12,12 @@ from PIL import Image
 
 from stages import audit as audit_stage
 from stages.lib import paths
-from stages.lib.atomic import save_npz
-from stages.lib.audit import AUDIT_COLUMNS, QUALITY_COLUMNS, fold_split, issue_table, out_of_fold
+from stages.lib.atomic import save_npz, write_json
+from stages.lib.audit import AUDIT_COLUMNS, fold_split, issue_table, out_of_fold
 from stages.lib.errors import UserError
-from stages.lib.label_issues import rank_label_issues
+from stages.lib.label_issues import QUALITY_COLUMNS, rank_label_issues
+from stages.lib.model_files import save_neural
+from stages.lib.models import build_model, init_rngs
 
 # --- stages/lib/audit.py ------------------------------------------------------------------------
 
@@ -75,6 +77,7 @@ TRAIN_DIGITS, TEST_DIGITS, FOLDS = 1000, 300, 3
 # per pair of digits, and rounding drops a few of so few) and nothing else.
 PLANTED = list(range(7, TRAIN_DIGITS, 50))
 PLANTED_TEST = list(range(7, TEST_DIGITS, 25))
+BANK_DIGITS = 900  # the main model's training digits
 
 
 def model_like(labels: np.ndarray, planted: list[int], rng) -> np.ndarray:
@@ -106,6 +109,14 @@ def audited(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
         held_out = fold_split(labels[:TRAIN_DIGITS], FOLDS, fold, seed=0)[2]
         save_npz(tmp_path / paths.AuditFold.number(fold).probs, positions=held_out, labels=labels[held_out],
                  probs=train_probs[held_out], test_probs=model_like(labels[test], PLANTED_TEST, rng))
+    # For the explained galleries: the main model (untrained here), its training digits (the first
+    # BANK_DIGITS, the rest playing its validation digits) and their preparation (none).
+    preparation = {"deskew": False, "stroke_width": None}
+    model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
+    model.eval()
+    save_neural(tmp_path / paths.MODEL, model, "vgg_bn", 4, preparation)
+    save_npz(tmp_path / paths.TRAIN_NPZ, images=images[:BANK_DIGITS], labels=labels[:BANK_DIGITS], index=np.arange(BANK_DIGITS))
+    write_json(tmp_path / paths.PREPARATION_JSON, preparation)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -143,6 +154,30 @@ def test_the_stage_ranks_the_planted_issues_and_shows_each_flagged_digit(audited
     assert metrics["test"]["accuracy"] == pytest.approx(1 - len(PLANTED_TEST) / TEST_DIGITS, abs=0.01)
 
 
+def test_explained_galleries_show_each_flagged_digit_once_never_as_its_own_neighbour(audited, mnist_train, digit_places, capsys):
+    audit_stage.main()
+    images = mnist_train[0]
+    assert "explained 6 flagged digits against 900 training digits" in capsys.readouterr().out  # top_n of each split
+    for split, start in (("train", 0), ("test", TRAIN_DIGITS - 5000)):
+        shown = pd.read_csv(audited / "data/audit" / split / "issues.csv")["index"].head(3)
+        with Image.open(audited / "data/audit/galleries" / f"{split}-explained.png") as image:
+            page = np.asarray(image.convert("RGB"))
+        places = [digit_places(page, images[index + start]) for index in shown]
+        # Once each, in the first place of its row, in rank order; a training digit is in the bank, with its own
+        # (given) label, but never among its own neighbours.
+        assert all(len(found) == 1 and found[0][1] < 40 for found in places)
+        assert [found[0][0] for found in places] == sorted(found[0][0] for found in places)
+        if split == "train":  # most in the bank (the case that matters), one (#907) not
+            assert (shown < BANK_DIGITS).sum() >= 2
+
+
+def test_a_scikit_learn_main_model_gets_no_explained_galleries_and_says_why(audited, capsys):
+    (audited / paths.MODEL / "model.json").write_text('{"model": "svc", "preparation": {"deskew": false, "stroke_width": null}}')
+    audit_stage.main()
+    assert sorted(p.name for p in (audited / "data/audit/galleries").iterdir()) == ["test.png", "train.png"]
+    assert "explained galleries skipped: data/model holds a scikit-learn model (svc)" in capsys.readouterr().out
+
+
 def test_folds_made_for_other_digits_or_missing_are_named(audited, edit_params):
     edit_params(audited, {"preprocess.train_subset": 900})  # the folds were made for 1,000 digits
     with pytest.raises(UserError, match=r"^data/audit/folds/fold-\d/probs\.npz: made for other digits than these; rerun the audit"):
@@ -158,7 +193,7 @@ def test_folds_made_for_other_digits_or_missing_are_named(audited, edit_params):
 E2E = {
     "preprocess.train_subset": 2000, "preprocess.test_subset": 500, "preprocess.val_size": 200,
     "train.width": 8, "train.batch_size": 16, "train.schedule": "constant", "train.learning_rate": 0.01,
-    "audit.folds": [0, 1], "audit.epochs": 4, "audit.top_n": 5,
+    "audit.folds": [0, 1], "audit.epochs": 4, "audit.top_n": 5, "train.epochs": 4,
 }  # 4 epochs of 56 steps: about 80% out of fold, for 2 s more than 1 epoch (most of a fold's time is compiling)
 
 
@@ -176,8 +211,9 @@ def test_dvc_repro_runs_every_fold_then_the_audit_and_a_rerun_does_nothing(make_
 
     output = dvc("repro", "audit/dvc.yaml")
     ran = re.findall(r"Running stage '([^']+)'", output)
-    assert ran[:2] == ["download", "preprocess"] and ran[-1] == "audit/dvc.yaml:audit"  # DVC orders sibling stages freely
-    assert sorted(ran[2:-1]) == ["audit/dvc.yaml:fold@0", "audit/dvc.yaml:fold@1"]
+    assert ran[:2] == ["download", "preprocess"] and ran[-2:] == ["audit/dvc.yaml:audit", "audit/dvc.yaml:retrain"]
+    # DVC orders sibling stages freely; the main model (train) is the explained galleries'
+    assert sorted(ran[2:-2]) == ["audit/dvc.yaml:fold@0", "audit/dvc.yaml:fold@1", "train"]
 
     metrics = json.loads((root / paths.AUDIT_JSON).read_text())
     assert metrics["folds"] == 2 and metrics["train"]["digits"] == 2000 and metrics["test"]["digits"] == 500
@@ -191,10 +227,21 @@ def test_dvc_repro_runs_every_fold_then_the_audit_and_a_rerun_does_nothing(make_
         assert table["index"].between(0, digits - 1).all() and (table["given_label"] != table["suggested_label"]).mean() > 0.5
         assert all((root / "data/audit" / split / f"{i}.png").is_file() for i in table["index"])
         assert (root / "data/audit/galleries" / f"{split}.png").stat().st_size > 0
+        assert (root / "data/audit/galleries" / f"{split}-explained.png").stat().st_size > 0
         assert len(pd.read_csv(root / "data/audit" / split / "quality.csv")) == digits
     assert metrics["train"]["flagged"] > 0  # models this weak always find digits they doubt
     assert "resuming" not in output
 
     assert re.findall(r"Running stage '([^']+)'", dvc("repro", "audit/dvc.yaml")) == []
-    edit_params(root, {"audit.top_n": 3})  # galleries only: the folds are not trained again
+    edit_params(root, {"audit.top_n": 3})  # galleries only: the folds are not trained again, nor is the second training
     assert re.findall(r"Running stage '([^']+)'", dvc("repro", "audit/dvc.yaml")) == ["audit/dvc.yaml:audit"]
+
+    # The second training, changed: it reads the audit's tables and leaves out the flagged digits.
+    edit_params(root, {"retrain.exclude_label_issues": True, "retrain.hard_digits": 0})
+    output = dvc("repro", "audit/dvc.yaml")
+    assert re.findall(r"Running stage '([^']+)'", output) == ["audit/dvc.yaml:retrain"]
+    second = json.loads((root / paths.RETRAIN_JSON).read_text())
+    with np.load(root / paths.TRAIN_NPZ) as train:  # flagged digits of the validation split stay there
+        flagged_in_training = np.isin(pd.read_csv(root / paths.AUDIT_TRAIN_ISSUES)["index"], train["index"]).sum()
+    assert second["left_out_digits"] == flagged_in_training > 0 and second["test"]["label_issues"] == metrics["test"]["flagged"]
+    assert second["test"]["accuracy"] > 0.6

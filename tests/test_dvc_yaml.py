@@ -98,8 +98,8 @@ def data_paths(value) -> list[str]:
 
 def test_every_data_path_in_the_pipelines_is_declared_in_stages_lib_paths():
     declared = {str(value) for value in vars(paths).values() if isinstance(value, Path)}
-    declared |= {str(p) for p in vars(paths.TRAIN).values()}
-    declared |= {str(p.parent) for p in vars(paths.TRAIN).values()}
+    for outputs in (paths.TRAIN, paths.RETRAIN):
+        declared |= {str(p) for p in vars(outputs).values()} | {str(p.parent) for p in vars(outputs).values()}
     for pipeline in PIPELINES:
         for name, stage in stages_of(pipeline).items():
             for key in ("deps", "outs", "metrics", "plots"):

@@ -1,4 +1,5 @@
-"""Nearest neighbours on hand-made 2-D points and saliency of models whose gradient is known."""
+"""Nearest neighbours on hand-made 2-D points, saliency of models whose gradient is known, and the
+pieces the stages explain digits with: the training bank, one `explain` call, the gallery's rows."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +7,10 @@ import pytest
 from flax import nnx
 from scipy.spatial.distance import cdist
 
-from stages.lib.explain import embed, nearest, saliency
+from stages.lib import paths
+from stages.lib.atomic import save_npz
+from stages.lib.errors import UserError
+from stages.lib.explain import Bank, embed, explain, gallery_rows, load_bank, nearest, neighbour_classes, saliency
 from stages.lib.models import build_model, init_rngs
 
 # position: point, label
@@ -41,6 +45,13 @@ def test_chunked_search_matches_brute_force():
     np.testing.assert_array_equal(nearest(queries, bank, labels, classes, k=5, chunk=7), np.argsort(distance, axis=1)[:, :5])
 
 
+def test_an_excluded_bank_digit_is_never_a_neighbour():
+    found = nearest(np.array([[0, 0], [0, 0], [0, 1]]), BANK, BANK_LABELS, classes=np.array([3, 3, 7]), k=3,
+                    exclude=np.array([0, -1, 5]))
+    # Query 0 sits on bank digit 0 but may not find it; query 1 may; the only 7 left out leaves none.
+    np.testing.assert_array_equal(found, [[1, 3, -1], [0, 1, 3], [-1, -1, -1]])
+
+
 @pytest.mark.parametrize("queries, classes, k", [
     (np.zeros((1, 3)), np.array([3]), 1),  # wrong dimension
     (np.zeros((1, 2)), np.array([3, 3]), 1),  # one class too many
@@ -49,6 +60,8 @@ def test_chunked_search_matches_brute_force():
 def test_mismatched_shapes_raise(queries, classes, k):
     with pytest.raises(ValueError):
         nearest(queries, BANK, BANK_LABELS, classes, k=k)
+    with pytest.raises(ValueError):
+        nearest(np.zeros((1, 2)), BANK, BANK_LABELS, np.array([3]), exclude=np.array([0, 1]))
 
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
@@ -68,13 +81,16 @@ def test_saliency_of_a_linear_model_is_the_difference_of_its_top_two_weight_rows
     logits = np.asarray(linear(IMAGES.astype(np.float32)[..., None] / 255))
     top, second = np.argsort(-logits, axis=1)[:, :2].T
     expected = (np.asarray(WEIGHTS)[top] - np.asarray(WEIGHTS)[second]).reshape(-1, 28, 28)
-    found = saliency(linear, IMAGES)
+    found, classes = saliency(linear, IMAGES)
     assert found.shape == (4, 28, 28) and found.dtype == np.float32
     np.testing.assert_allclose(found, expected, rtol=1e-6)
+    np.testing.assert_array_equal(classes, np.stack([top, second], axis=1))
 
 
 def test_saliency_of_a_model_that_ignores_the_image_is_zero():
-    np.testing.assert_array_equal(saliency(constant, IMAGES), np.zeros((4, 28, 28), np.float32))
+    found, classes = saliency(constant, IMAGES)
+    np.testing.assert_array_equal(found, np.zeros((4, 28, 28), np.float32))
+    np.testing.assert_array_equal(classes, [[9, 8]] * 4)  # its largest bias, then the next
 
 
 class TinyNet(nnx.Module):
@@ -101,10 +117,10 @@ def tiny_net():
 
 
 def test_saliency_of_an_nnx_model_is_finite_and_per_digit(tiny_net):
-    found = saliency(tiny_net, IMAGES)
+    found, _ = saliency(tiny_net, IMAGES)
     assert found.shape == (4, 28, 28) and np.isfinite(found).all() and (found != 0).any()
     # Each digit's saliency is its own: the same digit alone gives the same map.
-    np.testing.assert_allclose(saliency(tiny_net, IMAGES[1:2])[0], found[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(saliency(tiny_net, IMAGES[1:2])[0][0], found[1], rtol=1e-5, atol=1e-6)
 
 
 def test_embeddings_are_the_model_s_whatever_the_batch_size(tiny_net):
@@ -117,8 +133,96 @@ def test_embeddings_are_the_model_s_whatever_the_batch_size(tiny_net):
         embed(tiny_net.embed, IMAGES[:0])
 
 
-def test_saliency_of_the_default_model_in_eval_mode():
+@pytest.fixture(scope="module")
+def default_model():
     model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
     model.eval()
-    found = saliency(model, IMAGES)
+    return model
+
+
+def test_saliency_of_the_default_model_in_eval_mode(default_model):
+    found, classes = saliency(default_model, IMAGES)
     assert found.shape == (4, 28, 28) and np.isfinite(found).all() and (found != 0).any()
+    logits = np.asarray(default_model(IMAGES.astype(np.float32)[..., None] / 255))
+    np.testing.assert_array_equal(classes, np.argsort(-logits, axis=1)[:, :2])
+
+
+# --- what the stages explain digits with -------------------------------------------------------
+
+
+def test_the_second_class_is_the_given_label_or_else_the_runner_up():
+    probs = np.array([[0.1, 0.7, 0.2] + [0] * 7, [0.1, 0.7, 0.2] + [0] * 7, [0.5, 0.5] + [0] * 8])
+    # Wrong (given 0): predicted 1 and given 0. Right (given 1): predicted 1 and runner-up 2. A tie: the lower digit first.
+    np.testing.assert_array_equal(neighbour_classes(probs, np.array([0, 1, 0])), [[1, 0], [1, 2], [0, 1]])
+
+
+def test_bank_positions_of_official_indices():
+    bank = Bank(*(np.zeros((3, 28, 28), np.uint8),) * 2, labels=np.array([4, 1, 7]), index=np.array([2, 5, 9]))
+    np.testing.assert_array_equal(bank.positions(np.array([5, 9, 0, 3, 10, 2])), [1, 2, -1, -1, -1, 0])
+
+
+@pytest.fixture
+def prepared_with_copies(tmp_path, mnist_train):
+    """train.npz as preprocess writes it for training digits 10, 3 and 7 with one distorted copy each:
+    the originals, then the copies (inverted here, so a copy is told apart), each carrying its index."""
+    images, labels = mnist_train
+    index = np.array([10, 3, 7])
+    save_npz(tmp_path / paths.TRAIN_NPZ, images=np.concatenate([images[index] // 2, 255 - images[index]]),
+             labels=np.tile(labels[index], 2), index=np.tile(index, 2))
+    return tmp_path / paths.TRAIN_NPZ
+
+
+def test_the_bank_holds_each_training_digit_once_as_the_model_takes_it_and_as_written(prepared_with_copies, mnist_mirror, mnist_train):
+    images, labels = mnist_train
+    raw = (mnist_mirror / paths.RAW_TRAIN_IMAGES.name, mnist_mirror / paths.RAW_TRAIN_LABELS.name)
+    bank = load_bank(prepared_with_copies, *raw)
+    np.testing.assert_array_equal(bank.index, [3, 7, 10])  # sorted by index, copies left out
+    np.testing.assert_array_equal(bank.inputs, images[[3, 7, 10]] // 2)  # the originals of train.npz, not the copies
+    np.testing.assert_array_equal(bank.written, images[[3, 7, 10]])
+    np.testing.assert_array_equal(bank.labels, labels[[3, 7, 10]])
+
+
+def test_a_bank_from_other_digits_than_the_official_file_names_the_file(prepared_with_copies, mnist_mirror):
+    save_npz(prepared_with_copies, images=np.zeros((2, 28, 28), np.uint8), labels=np.array([9, 9], np.uint8),
+             index=np.array([0, 1]))  # training digits 0 and 1 are a 5 and a 0
+    with pytest.raises(UserError, match=r"data/prepared/train.npz: its digits are not those of .*; rerun the preprocess stage"):
+        load_bank(prepared_with_copies, mnist_mirror / paths.RAW_TRAIN_IMAGES.name, mnist_mirror / paths.RAW_TRAIN_LABELS.name)
+
+
+@pytest.fixture(scope="module")
+def small_bank(mnist_train):
+    """The first 300 training digits, as written and as taken by the model alike."""
+    images, labels = mnist_train
+    return Bank(images[:300], images[:300], labels[:300], np.arange(300))
+
+
+def test_explain_finds_a_bank_digit_itself_first_unless_excluded(default_model, small_bank):
+    queries = np.array([12, 40, 41])
+    classes = np.stack([small_bank.labels[queries], (small_bank.labels[queries] + 1) % 10], axis=1)
+    found = explain(default_model, small_bank, small_bank.inputs[queries], classes)
+    assert found.neighbours.shape == (3, 2, 5) and found.saliency.shape == (3, 28, 28) and found.contrast.shape == (3, 2)
+    np.testing.assert_array_equal(found.neighbours[:, 0, 0], queries)  # distance 0 to itself
+    assert (small_bank.labels[found.neighbours] == classes[:, :, None]).all()  # each group of its own class
+    # The same digits with themselves left out: the rest of each list moves up by one.
+    without = explain(default_model, small_bank, small_bank.inputs[queries], classes, exclude=queries)
+    np.testing.assert_array_equal(without.neighbours[:, 0, :4], found.neighbours[:, 0, 1:])
+    np.testing.assert_array_equal(without.neighbours[:, 1], found.neighbours[:, 1])
+    np.testing.assert_allclose(without.saliency, found.saliency)
+    assert found.take(np.array([2, 0])).neighbours.tolist() == found.neighbours[[2, 0]].tolist()
+
+
+def test_gallery_rows_name_each_group_and_caption_each_neighbour_with_its_index(default_model, small_bank):
+    queries = np.array([12, 40])
+    given = small_bank.labels[queries]
+    probs = np.eye(10)[[given[0], (given[1] + 3) % 10]] * 0.9 + 0.01  # the first right, the second wrong
+    classes = neighbour_classes(probs, given)
+    found = explain(default_model, small_bank, small_bank.inputs[queries], classes, exclude=queries)
+    rows = gallery_rows(found, small_bank, small_bank.written[queries], small_bank.inputs[queries], ["a", "b"], given)
+    right, wrong = rows
+    assert [group.header for group in right.groups] == [f"nearest {given[0]}s (predicted)", f"nearest {classes[0, 1]}s (runner-up: predicted = given)"]
+    assert [group.header for group in wrong.groups] == [f"nearest {classes[1, 0]}s (predicted)", f"nearest {given[1]}s (given)"]
+    assert (right.wrong, wrong.wrong, right.caption) == (False, True, "a")
+    top, second = found.contrast[0]
+    assert right.saliency_caption == f"red {top}, blue {second}"
+    assert right.groups[0].captions == [f"#{at}" for at in found.neighbours[0, 0]]
+    np.testing.assert_array_equal(right.groups[0].digits[0], small_bank.written[found.neighbours[0, 0, 0]])

@@ -9,7 +9,7 @@ import pytest
 from stages.lib import classical
 from stages.lib.errors import UserError
 from stages.lib.inference import neural_classifier
-from stages.lib.model_files import load_classifier, preparation, read_description, save_classical, save_neural
+from stages.lib.model_files import load_classifier, load_network, preparation, read_description, save_classical, save_neural
 from stages.lib.models import build_model, init_rngs
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
@@ -33,6 +33,17 @@ def test_a_saved_network_gives_the_same_probabilities(saved):
     probs = load_classifier(folder)(IMAGES)
     np.testing.assert_allclose(probs, neural_classifier(model)(IMAGES), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_saved_network_loads_as_itself_in_eval_mode_and_a_baseline_as_none(saved, tmp_path):
+    folder, model = saved
+    network = load_network(folder)
+    inputs = IMAGES[..., None].astype(np.float32) / 255
+    # Eval mode: BatchNorm uses its stored statistics, so a batch gives the saved model's answers exactly.
+    np.testing.assert_array_equal(network.embed(inputs), model.embed(inputs))
+    np.testing.assert_array_equal(network(inputs), model(inputs))
+    (tmp_path / "model.json").write_text('{"model": "svc", "preparation": {"deskew": false, "stroke_width": null}}')
+    assert load_network(tmp_path) is None  # no hidden layer, no gradient: nothing to load
 
 
 def test_a_saved_baseline_gives_the_same_probabilities(mnist_train, tmp_path):

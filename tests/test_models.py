@@ -1,5 +1,5 @@
-"""The neural model zoo: every model builds, maps a batch of digits to 10 finite logits, and has
-the parameter count of the network it reproduces."""
+"""The neural model zoo: every model builds, maps a batch of digits to 10 finite logits, has the
+parameter count of the network it reproduces, and computes its logits from its embedding."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stages.lib.models import MODELS, build_model, count_params, max_pool_2x2
+from stages.lib.models import MODELS, build_model, count_params, init_rngs, max_pool_2x2
 from stages.lib.params import NEURAL_MODELS
 
 WIDTH = 8
@@ -61,6 +61,29 @@ def test_forward_pass_gives_finite_logits(name):
     assert bool(jnp.all(jnp.isfinite(logits)))
     if name == "tf_conv2d":  # log-sigmoids, so softmax renormalises the ten sigmoids
         assert bool(jnp.all(logits < 0))
+
+
+# Each model's final layer, and what it does to that layer's output (tf_conv2d: log-sigmoids).
+FINAL_LAYER = {"vgg_bn": (lambda m: m.head, lambda z: z), "tf_conv2d": (lambda m: m.out, jax.nn.log_sigmoid)}
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_the_logits_are_the_final_layer_applied_to_the_embedding(name, mode):
+    model = build_model(name, width=WIDTH, rngs=init_rngs(0))
+    getattr(model, mode)()
+    images = jnp.asarray(np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32))
+    final, squash = FINAL_LAYER.get(name, (lambda m: m.out, lambda z: z))
+    layer = final(model)
+    if mode == "train":  # dropout draws from the model's streams: the same draws for both, from the same seed
+        twin = build_model(name, width=WIDTH, rngs=init_rngs(0))
+        logits, features = model(images), twin.embed(images)
+    else:
+        logits, features = model(images), model.embed(images)
+    assert isinstance(layer, nnx.Linear) and layer.out_features == 10
+    assert features.shape == (4, layer.in_features)  # the last hidden layer: what the final one reads
+    np.testing.assert_array_equal(logits, squash(layer(features)))
+    np.testing.assert_array_equal(logits, model.readout(features))
 
 
 def test_an_unknown_model_is_a_value_error_naming_the_known_ones():

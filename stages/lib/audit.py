@@ -15,11 +15,9 @@ import pandas as pd
 
 from stages.lib.folds import fold_of
 from stages.lib.idx import load_split
-from stages.lib.label_issues import label_quality
 from stages.lib.split import split_validation
 
 AUDIT_COLUMNS = ["split", "index", "given_label", "suggested_label", "label_quality", "rank"]
-QUALITY_COLUMNS = ["index", "given_label", "suggested_label", "label_quality"]
 VAL_DIGITS = 1000  # the validation slice of a fold model's training folds, at most...
 VAL_SHARE = 0.1  # ...this share of them, so that small subsets still leave most digits to train on
 
@@ -92,17 +90,6 @@ def issue_table(split: str, issues: pd.DataFrame, index: np.ndarray) -> pd.DataF
         "label_quality": issues["label_quality"].to_numpy().round(6),
         "rank": issues["rank"].to_numpy(),
     }, columns=AUDIT_COLUMNS)
-
-
-def quality_table(probs: np.ndarray, labels: np.ndarray, index: np.ndarray) -> pd.DataFrame:
-    """Every digit, flagged or not, in the order given: its `index` in the official file, given and
-    suggested (most probable) label and label quality rounded to 6 decimals; columns `QUALITY_COLUMNS`."""
-    return pd.DataFrame({
-        "index": np.asarray(index).astype(np.int64),
-        "given_label": np.asarray(labels).astype(np.int64),
-        "suggested_label": np.asarray(probs).argmax(axis=1),
-        "label_quality": label_quality(probs, labels).round(6),
-    }, columns=QUALITY_COLUMNS)
 
 
 def issue_caption(row) -> str:

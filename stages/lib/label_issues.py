@@ -15,6 +15,7 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
 ISSUE_COLUMNS = ["position", "given_label", "suggested_label", "label_quality", "rank"]
+QUALITY_COLUMNS = ["index", "given_label", "suggested_label", "label_quality"]
 
 
 def label_quality(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -50,3 +51,14 @@ def pair_counts(issues: pd.DataFrame) -> pd.DataFrame:
     (ties by given, then suggested label); columns given_label, suggested_label, count."""
     counts = issues.groupby(["given_label", "suggested_label"]).size().reset_index(name="count")
     return counts.sort_values(["count", "given_label", "suggested_label"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def quality_table(probs: np.ndarray, labels: np.ndarray, index: np.ndarray) -> pd.DataFrame:
+    """Every digit, flagged or not, in the order given: its `index` in the official file, given and
+    suggested (most probable) label and label quality rounded to 6 decimals; columns `QUALITY_COLUMNS`."""
+    return pd.DataFrame({
+        "index": np.asarray(index).astype(np.int64),
+        "given_label": np.asarray(labels).astype(np.int64),
+        "suggested_label": np.asarray(probs).argmax(axis=1),
+        "label_quality": label_quality(probs, labels).round(6),
+    }, columns=QUALITY_COLUMNS)

@@ -3,7 +3,9 @@ back as a `Classifier`, a function from uint8 images to probabilities.
 
 model.json says which model it is, so any later code needs only `load_classifier(folder)`,
 whether the model is a Flax network (weights in model.msgpack) or a scikit-learn pipeline
-(model.pkl); every problem with the files is one `UserError` naming the file.
+(model.pkl); every problem with the files is one `UserError` naming the file. Code that needs more
+of a network than its probabilities (its last hidden layer, its gradients) takes the network
+itself, `load_network(folder)`.
 """
 
 import json
@@ -66,7 +68,8 @@ def save_classical(folder: Path, estimator, name: str, preparation: dict) -> Non
     write_json(folder / DESCRIPTION, {"model": name, "preparation": preparation})
 
 
-def _neural(folder: Path, name: str, width: int) -> Classifier:
+def _network(folder: Path, name: str, width: int):
+    """The `stages.lib.models.Network` saved in `folder`, its weights loaded, in evaluation mode."""
     from flax import nnx
 
     from stages.lib import checkpoint
@@ -76,7 +79,7 @@ def _neural(folder: Path, name: str, width: int) -> Classifier:
     model.eval()
     state, _ = checkpoint.load(folder / NEURAL_WEIGHTS, nnx.state(model))
     nnx.update(model, state)
-    return neural_classifier(model)
+    return model
 
 
 def _classical(folder: Path) -> Classifier:
@@ -92,4 +95,16 @@ def load_classifier(folder: str | Path) -> Classifier:
     description = read_description(folder)
     if description["model"] in CLASSICAL_MODELS:
         return _classical(folder)
-    return _neural(folder, description["model"], description["width"])
+    return neural_classifier(_network(folder, description["model"], description["width"]))
+
+
+def load_network(folder: str | Path):
+    """The Flax network saved in `folder` (a `stages.lib.models.Network`: `embed`, `readout`, and
+    the logits when called), weights loaded, in evaluation mode; None when the folder holds a
+    scikit-learn model (`read_description(folder)["model"]` says which), which has neither a hidden
+    layer nor a gradient to give."""
+    folder = Path(folder)
+    description = read_description(folder)
+    if description["model"] in CLASSICAL_MODELS:
+        return None
+    return _network(folder, description["model"], description["width"])

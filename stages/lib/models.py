@@ -2,7 +2,9 @@
 
 Every model takes float32 images (B, 28, 28, 1) scaled to [0, 1] and returns logits (B, 10) whose
 softmax is the model's class probability, so training, evaluation and the ambiguity analysis treat
-all models alike. Dropout and BatchNorm start in training mode; the caller switches them with
+all models alike. Every model is a `Network`: `embed` gives its last hidden layer (what its final
+layer reads), `readout` that final layer, and calling the model is the one composition of the two.
+Dropout and BatchNorm start in training mode; the caller switches them with
 `model.eval()` / `model.train()` (or `nnx.view`).
 
 The published networks are rebuilt from their descriptions. Where the original was Keras, we use
@@ -51,6 +53,20 @@ def _flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
+class Network(nnx.Module):
+    """A model in two parts: `embed(x)` (float32 (B, 28, 28, 1) -> its last hidden layer (B, D)) and
+    `readout(features)` (its final layer: (B, D) -> logits (B, 10)), which every subclass defines.
+
+    The logits are `readout(embed(x))`, written here once, so the embedding that the explanations
+    find neighbours in (`stages.lib.explain`) is by construction the one the logits are computed
+    from. The split adds no parameter and changes no computation: the weights, their tree and the
+    logits are those of the network written as one function.
+    """
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.readout(self.embed(x))
+
+
 class ConvBnRelu(nnx.Module):
     """3x3 convolution (same padding, no bias: BatchNorm's shift replaces it), BatchNorm, ReLU."""
 
@@ -62,7 +78,7 @@ class ConvBnRelu(nnx.Module):
         return nnx.relu(self.norm(self.conv(x)))
 
 
-class VggBN(nnx.Module):
+class VggBN(Network):
     """Our own default: a small VGG-style network with BatchNorm, sized by one number, `width`.
 
     Three `ConvBnRelu` layers with width, 2*width and 4*width channels; the first two are each
@@ -87,14 +103,17 @@ class VggBN(nnx.Module):
         )
         self.head = nnx.Linear(channels[-1], 10, rngs=rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def embed(self, x: jax.Array) -> jax.Array:
+        """The global max-pool of the last block: (B, 4 * width)."""
         x = max_pool_2x2(self.layers[0](x))
         x = max_pool_2x2(self.layers[1](x))
-        x = self.layers[2](x)
-        return self.head(jnp.max(x, axis=(1, 2)))
+        return jnp.max(self.layers[2](x), axis=(1, 2))
+
+    def readout(self, features: jax.Array) -> jax.Array:
+        return self.head(features)
 
 
-class KaggleCNN(nnx.Module):
+class KaggleCNN(Network):
     """Yassine Ghouzam's Kaggle kernel "Introduction to CNN Keras - 0.997 (top 6%)" (2017).
 
     Reported accuracy: 99.5% as the project brief quotes it; the kernel itself scored 99.671% on the
@@ -119,16 +138,19 @@ class KaggleCNN(nnx.Module):
         self.drop3 = nnx.Dropout(0.5, rngs=rngs)
         self.out = _keras_dense(256, 10, rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def embed(self, x: jax.Array) -> jax.Array:
+        """The dense 256 ReLU layer, after its dropout (none in eval mode): (B, 256)."""
         x = nnx.relu(self.conv2(nnx.relu(self.conv1(x))))
         x = self.drop1(max_pool_2x2(x))
         x = nnx.relu(self.conv4(nnx.relu(self.conv3(x))))
         x = self.drop2(max_pool_2x2(x))
-        x = self.drop3(nnx.relu(self.dense(_flatten(x))))
-        return self.out(x)
+        return self.drop3(nnx.relu(self.dense(_flatten(x))))
+
+    def readout(self, features: jax.Array) -> jax.Array:
+        return self.out(features)
 
 
-class TfConv2d(nnx.Module):
+class TfConv2d(Network):
     """A TensorFlow conv2d MNIST network ending in tanh-squashed features and ten sigmoid outputs.
 
     Original, as described to us: four convolution + max-pool pairs, flatten, dense 512 ReLU, dense
@@ -156,14 +178,17 @@ class TfConv2d(nnx.Module):
         self.dense2 = _keras_dense(512, 512, rngs)
         self.out = _keras_dense(512, 10, rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def embed(self, x: jax.Array) -> jax.Array:
+        """The tanh-squashed dense 512 layer: (B, 512)."""
         for conv in self.convs:
             x = max_pool_2x2(nnx.relu(conv(x)), padding="SAME")
-        x = jnp.tanh(self.dense2(nnx.relu(self.dense1(_flatten(x)))))
-        return jax.nn.log_sigmoid(self.out(x))
+        return jnp.tanh(self.dense2(nnx.relu(self.dense1(_flatten(x)))))
+
+    def readout(self, features: jax.Array) -> jax.Array:
+        return jax.nn.log_sigmoid(self.out(features))
 
 
-class KerasCNN(nnx.Module):
+class KerasCNN(Network):
     """The Keras example mnist_cnn.py (keras/examples, 2015-2019).
 
     Reported accuracy: "Gets to 99.25% test accuracy after 12 epochs" (Adadelta, batch 128) on the
@@ -184,14 +209,17 @@ class KerasCNN(nnx.Module):
         self.drop2 = nnx.Dropout(0.5, rngs=rngs)
         self.out = _keras_dense(128, 10, rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def embed(self, x: jax.Array) -> jax.Array:
+        """The dense 128 ReLU layer, after its dropout (none in eval mode): (B, 128)."""
         x = nnx.relu(self.conv2(nnx.relu(self.conv1(x))))
         x = self.drop1(max_pool_2x2(x))
-        x = self.drop2(nnx.relu(self.dense(_flatten(x))))
-        return self.out(x)
+        return self.drop2(nnx.relu(self.dense(_flatten(x))))
+
+    def readout(self, features: jax.Array) -> jax.Array:
+        return self.out(features)
 
 
-class FlatMLP(nnx.Module):
+class FlatMLP(Network):
     """A plain multilayer perceptron: 8 dense layers on the 784 flattened pixels, no convolutions.
 
     Original, as described to us: eight dense layers on the flattened image ending in 10 outputs,
@@ -210,15 +238,19 @@ class FlatMLP(nnx.Module):
         self.drops = nnx.List([nnx.Dropout(0.2, rngs=rngs) for _ in self.hidden])
         self.out = _keras_dense(512, 10, rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def embed(self, x: jax.Array) -> jax.Array:
+        """The seventh hidden layer, after its dropout (none in eval mode): (B, 512)."""
         x = _flatten(x)
         for dense, drop in zip(self.hidden, self.drops):
             x = drop(nnx.relu(dense(x)))
-        return self.out(x)
+        return x
+
+    def readout(self, features: jax.Array) -> jax.Array:
+        return self.out(features)
 
 
 # name -> builder(width, rngs); only vgg_bn uses `width`, the published networks have fixed sizes.
-MODELS: dict[str, Callable[[int, nnx.Rngs], nnx.Module]] = {
+MODELS: dict[str, Callable[[int, nnx.Rngs], Network]] = {
     "vgg_bn": lambda width, rngs: VggBN(width=width, rngs=rngs),
     "kaggle_cnn": lambda width, rngs: KaggleCNN(rngs=rngs),
     "tf_conv2d": lambda width, rngs: TfConv2d(rngs=rngs),
@@ -238,7 +270,7 @@ def init_rngs(seed: int) -> nnx.Rngs:
     return nnx.Rngs(jax.random.key(seed, impl="rbg"))
 
 
-def build_model(name: str, *, width: int, rngs: nnx.Rngs) -> nnx.Module:
+def build_model(name: str, *, width: int, rngs: nnx.Rngs) -> Network:
     """A freshly initialised model; `width` only matters for vgg_bn."""
     if name not in MODELS:
         raise ValueError(f"{name!r} is not a neural model; choose one of {', '.join(MODELS)}")

@@ -150,6 +150,15 @@ class Audit(Section):
         return folds
 
 
+class Retrain(Section):
+    """The second training (audit/dvc.yaml stage `retrain`, after the audit): `train`'s model and
+    settings, trained again on the training digits changed by what the audit found (`stages.lib.curation`)."""
+
+    exclude_label_issues: bool  # leave out the training digits the audit flags as likely mislabelled
+    hard_digits: int = Field(ge=0, le=MNIST_TRAIN_SIZE)  # hardest unflagged training digits to oversample; 0 = none
+    hard_copies: int = Field(ge=1, le=20)  # fresh distorted copies added of each (preprocess.augment's strengths)
+
+
 class Predict(Section):
     input: str = Field(min_length=1)  # a folder of digit images or a Kaggle Digit Recognizer CSV
 
@@ -163,6 +172,7 @@ class Params(Section):
     committee: Committee
     predict: Predict
     audit: Audit
+    retrain: Retrain
 
 
 def check_train_fits(cfg: Train, n_images: int, n_devices: int) -> None:

@@ -57,8 +57,11 @@ AUDIT_FOLDS = AUDIT / "folds"
 AUDIT_TRAIN, AUDIT_TEST = AUDIT / "train", AUDIT / "test"  # issues.csv, pairs.csv, <index>.png of each split
 AUDIT_TRAIN_ISSUES = AUDIT_TRAIN / "issues.csv"  # the flagged training digits, which the second training may leave out
 AUDIT_TRAIN_QUALITY = AUDIT_TRAIN / "quality.csv"  # every training digit's label quality: the second training's hardest
+AUDIT_TEST_ISSUES = AUDIT_TEST / "issues.csv"  # the flagged test digits, which the second training is scored on
 AUDIT_GALLERIES = AUDIT / "galleries"  # train.png, test.png
 AUDIT_JSON = Path("eval/audit.json")
+RETRAIN = TrainOutputs.under(AUDIT / "retrain")  # the second training (audit/dvc.yaml stage `retrain`)
+RETRAIN_JSON = Path("eval/retrain.json")
 
 
 @dataclass(frozen=True)

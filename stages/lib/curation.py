@@ -1,0 +1,101 @@
+"""The second training's training set: the prepared training digits, changed by what the label audit
+found (audit/dvc.yaml), as the first system this project reproduces proposed and never tried.
+
+- **Leave out label issues**: drop every training digit the audit flags as likely mislabelled
+  (data/audit/train/issues.csv), with its cached augmented copies, so the model is not taught a
+  wrong answer.
+- **Oversample hard digits**: the `hard_digits` correctly labelled training digits (not flagged)
+  of lowest out-of-fold label quality (data/audit/train/quality.csv: the probability that a model
+  which never saw the digit gave its label) come back `hard_copies` more times, each copy freshly
+  distorted (`stages.lib.distortions.distort`: random affine and elastic) on top of the train
+  step's own augmentation, so the model sees more of the digits it finds hard without memorising them.
+
+Digits are matched by their `index` in the official training file, which data/prepared/train.npz
+carries for every digit (and every cached copy). Errors name the audit file and the command that
+makes it: a table that is missing, unreadable, or made for other training digits (another
+`preprocess.train_subset`) is a `UserError`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.lib.distortions import distort
+from stages.lib.errors import UserError
+
+RUN_AUDIT = "run the label audit first: dvc repro audit/dvc.yaml"
+ISSUE_KEYS = ["index", "given_label"]
+QUALITY_KEYS = ["index", "given_label", "label_quality"]
+
+
+def read_audit_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The audit's CSV at `path` with at least `columns`; missing, unreadable or incomplete is a
+    `UserError` naming the file and the command that writes it."""
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; {RUN_AUDIT}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: unreadable ({str(error).splitlines()[0]}); {RUN_AUDIT}") from None
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; {RUN_AUDIT}")
+    return table
+
+
+def check_same_digits(index: np.ndarray, labels: np.ndarray, quality: pd.DataFrame, path: Path) -> pd.Series:
+    """Every digit's label quality, by official index, after checking that the audit scored exactly
+    these training digits (each `index` there, with the same given label); else a `UserError`."""
+    scored = quality.set_index("index")
+    if not scored.index.is_unique:
+        raise UserError(f"{path}: a digit appears twice; {RUN_AUDIT}")
+    known = np.isin(index, scored.index.to_numpy())
+    if not known.all() or not np.array_equal(scored.loc[index, "given_label"].to_numpy(), labels):
+        unscored = int(index[~known][0]) if not known.all() else None
+        what = f"training digit {unscored} is not in it" if unscored is not None else "its given labels differ"
+        raise UserError(f"{path}: made for other training digits than data/prepared/train.npz ({what}; "
+                        f"another preprocess.train_subset?); {RUN_AUDIT}")
+    return scored["label_quality"]
+
+
+def hardest(quality: pd.Series, candidates: np.ndarray, n: int) -> np.ndarray:
+    """The `n` indices among `candidates` (distinct official indices) of lowest label quality,
+    hardest first; equal qualities go to the lower index, so the choice never depends on the order
+    of the table."""
+    order = np.lexsort((candidates, quality.loc[candidates].to_numpy()))
+    return candidates[order[:n]]
+
+
+def curated_training_set(images: np.ndarray, labels: np.ndarray, index: np.ndarray, *, flagged: np.ndarray,
+                         quality: pd.Series, exclude_label_issues: bool, hard_digits: int, hard_copies: int,
+                         rng: np.random.Generator, strengths: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(images, labels, summary) of the second training's set.
+
+    `images`, `labels`, `index` are data/prepared/train.npz's arrays; `flagged` the official indices
+    the audit flags; `quality` every digit's label quality by official index (`check_same_digits`).
+    With `exclude_label_issues` every row of a flagged digit goes. The `hard_digits` hardest digits
+    never flagged (see `hardest`) get `hard_copies` distorted copies each (`strengths`: keyword
+    arguments of `distort`), drawn from `rng` and appended after the kept rows. Raises ValueError when
+    fewer than `hard_digits` unflagged digits exist. `summary` says how many digits were left out,
+    which were oversampled, and how many images the set holds.
+    """
+    bad = np.isin(index, flagged)
+    keep = ~bad if exclude_label_issues else np.ones(len(index), dtype=bool)
+    candidates = np.unique(index[~bad])
+    if hard_digits > len(candidates):
+        raise ValueError(f"only {len(candidates)} training digits are not flagged")
+    hard = hardest(quality, candidates, hard_digits)
+    digits, first_rows = np.unique(index, return_index=True)  # a digit's original comes before its cached copies
+    rows = first_rows[np.searchsorted(digits, hard)]
+    copies = [distort(images[rows], rng, **strengths) for _ in range(hard_copies if len(hard) else 0)]
+    out_images = np.concatenate([images[keep], *copies])
+    out_labels = np.concatenate([labels[keep], *[labels[rows]] * len(copies)])
+    summary = {
+        "left_out_digits": int(len(np.unique(index[bad]))) if exclude_label_issues else 0,
+        "left_out_images": int(bad.sum()) if exclude_label_issues else 0,
+        "oversampled_digits": len(hard),
+        "added_images": len(hard) * len(copies),
+        "training_images": len(out_labels),
+    }
+    return out_images, out_labels.astype(labels.dtype), summary

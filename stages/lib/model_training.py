@@ -1,0 +1,96 @@
+"""One model trained end to end and written out, for the train stage and the second training
+(stages/retrain.py): fit (or resume), save the model folder, write the curves and the metrics.
+
+Neural models train with `stages.lib.fit` (jit-compiled steps, data-parallel over every device JAX
+sees), checkpointing the whole training state after each epoch, so a killed run resumes where it
+stopped and ends with the same weights as one that never stopped; a checkpoint is resumed only by
+the run whose `run_id` (`stages.lib.fit.fingerprint` of its settings and data) made it. Scikit-learn
+baselines (`stages.lib.classical`) fit in one go. In a multi-process run every process computes and
+only the first writes.
+"""
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from stages.lib import paths
+from stages.lib.atomic import atomic_dir, write_csv, write_json
+from stages.lib.errors import UserError
+from stages.lib.params import CLASSICAL_MODELS, Train
+
+
+def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -> None:
+    """The per-epoch curves (for `dvc plots`) and the run's summary metrics."""
+    from stages.lib.fit import HISTORY_COLUMNS
+
+    write_csv(out.history, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
+    write_json(out.metrics, summary)
+
+
+def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict) -> None:
+    from stages.lib import classical
+    from stages.lib.metrics import summarize
+    from stages.lib.model_files import save_classical
+
+    start = time.perf_counter()
+    estimator = classical.fit(cfg.model, *train, seed=cfg.seed, **cfg.classical.model_dump())
+    seconds = round(time.perf_counter() - start, 2)
+    scores = summarize(classical.predict_proba(estimator, val[0]), val[1])
+    with atomic_dir(out.model) as folder:
+        save_classical(folder, estimator, cfg.model, preparation)
+    out.checkpoint.parent.mkdir(parents=True, exist_ok=True)  # declared output; nothing to resume here
+    row = {"epoch": 1, "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "seconds": seconds}
+    write_history(out, [row], {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"], "train_seconds": seconds})
+    print(f"{cfg.model}: validation accuracy {scores['accuracy']:.4f} after {seconds:.1f} s")
+
+
+def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> None:
+    import jax
+
+    from stages.lib import checkpoint
+    from stages.lib.distributed import is_writer, to_host
+    from stages.lib.fit import NonFiniteLoss, fit, restore
+    from stages.lib.model_files import save_neural
+    from stages.lib.models import build_model, count_params, init_rngs
+    from stages.lib.trainer import Trainer
+
+    steps_per_epoch = len(train[1]) // cfg.batch_size
+    model = build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed))
+    trainer = Trainer(model, cfg, train, steps_per_epoch)
+    print(f"{cfg.model}: {count_params(model):,} parameters, {len(train[1]):,} training images, {steps_per_epoch} steps "
+          f"of {cfg.batch_size} per epoch on {jax.device_count()} {jax.devices()[0].platform} device(s)")
+
+    def save_checkpoint(epoch, state, history):
+        if is_writer():
+            checkpoint.save(out.checkpoint, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+
+    state, history, first_epoch = restore(trainer, out.checkpoint, run_id)
+    try:
+        state, history = fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
+    except NonFiniteLoss as error:
+        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                        "the checkpoint of the last good epoch is kept") from None
+
+    if not is_writer():
+        return
+    with atomic_dir(out.model) as folder:
+        save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, preparation)
+    epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
+    write_history(out, history, {
+        "val_accuracy": history[-1]["val_accuracy"],
+        "val_loss": history[-1]["val_loss"],
+        "train_seconds": round(sum(row["seconds"] for row in history), 2),
+        "images_per_second": round(float(np.median(epoch_rates)), 1),
+    })
+
+
+def train_model(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> None:
+    """Trains `cfg.model` on `train` ((images, labels)), watched on `val`, and writes `out`; the
+    model folder stores `preparation` so new digits are prepared alike. `run_id` names this run's
+    settings and data (see the module docstring); classical models do not checkpoint and ignore it."""
+    if cfg.model in CLASSICAL_MODELS:
+        train_classical(cfg, train, val, out, preparation)
+    else:
+        train_neural(cfg, train, val, out, preparation, run_id)

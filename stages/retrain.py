@@ -1,0 +1,82 @@
+"""Stage `retrain` (audit/dvc.yaml, after `audit`): the second training, which learns from what the
+label audit found, and its score on the test set.
+
+The `train` section's model and settings are trained again (`stages.lib.model_training`, resumable
+like the train stage) on data/prepared/train.npz changed by `retrain`'s keys
+(`stages.lib.curation`): without the training digits the audit flags
+(`retrain.exclude_label_issues`), and with the `retrain.hard_digits` hardest unflagged ones
+oversampled `retrain.hard_copies` times, freshly distorted with `preprocess.augment`'s strengths and
+`train.seed`. Then it scores the prepared test set, and counts how many of the test digits the audit
+flags as mislabelled it still "gets wrong" (predicts other than their given label): a model that
+disagrees there is right where the label is not.
+
+    dvc exp run audit/dvc.yaml -S retrain.exclude_label_issues=true -S retrain.hard_digits=2000
+
+Outputs: data/audit/retrain/ (model/, checkpoints/ (persist), train_history.csv, train.json) and
+eval/retrain.json (DVC metrics: what the curation changed, then the test figures).
+"""
+
+import json
+
+import numpy as np
+
+from stages.lib import paths
+from stages.lib.atomic import write_json
+from stages.lib.curation import ISSUE_KEYS, QUALITY_KEYS, check_same_digits, curated_training_set, read_audit_table
+from stages.lib.errors import UserError, run_stage
+from stages.lib.npz import read_json
+from stages.lib.params import check_train_fits, load_params
+from stages.lib.prepared import load_index, load_split, load_test_set
+
+PREDICT_BATCH = 500  # as the fold and vote stages: one compiled shape, large enough that inference is cheap
+
+
+def test_scores(model_folder, test: dict, test_flagged: np.ndarray) -> dict:
+    """The headline test figures of the model saved in `model_folder`, and how many of the test
+    digits at official indices `test_flagged` it predicts other than their given label."""
+    from stages.lib.inference import predict_proba
+    from stages.lib.metrics import summarize
+    from stages.lib.model_files import load_classifier
+
+    probs = predict_proba(load_classifier(model_folder), test["images"], PREDICT_BATCH)
+    at = np.isin(test["index"], test_flagged)
+    return {**summarize(probs, test["labels"]), "label_issues": int(at.sum()),
+            "label_issues_predicted_otherwise": int((probs[at].argmax(axis=1) != test["labels"][at]).sum())}
+
+
+def main() -> None:
+    import jax
+
+    from stages.lib.fit import fingerprint
+    from stages.lib.model_training import train_model
+
+    retrain, cfg = load_params("retrain"), load_params("train")
+    strengths = load_params("preprocess").augment.model_dump(exclude={"copies"})
+    images, labels = load_split(paths.TRAIN_NPZ)
+    index = load_index(paths.TRAIN_NPZ, len(labels))
+    flagged = read_audit_table(paths.AUDIT_TRAIN_ISSUES, ISSUE_KEYS)["index"].to_numpy()
+    quality = check_same_digits(index, labels, read_audit_table(paths.AUDIT_TRAIN_QUALITY, QUALITY_KEYS), paths.AUDIT_TRAIN_QUALITY)
+    test_flagged = read_audit_table(paths.AUDIT_TEST_ISSUES, ISSUE_KEYS)["index"].to_numpy()
+    try:
+        train_images, train_labels, curation = curated_training_set(
+            images, labels, index, flagged=flagged, quality=quality, exclude_label_issues=retrain.exclude_label_issues,
+            hard_digits=retrain.hard_digits, hard_copies=retrain.hard_copies, rng=np.random.default_rng(cfg.seed), strengths=strengths)
+    except ValueError as error:
+        raise UserError(f"params.yaml: retrain.hard_digits = {retrain.hard_digits}: {error}") from None
+    print(f"retrain: {curation['left_out_images']:,} images of {curation['left_out_digits']} flagged digits left out, "
+          f"{curation['added_images']:,} distorted copies of the {curation['oversampled_digits']:,} hardest added: "
+          f"{curation['training_images']:,} training images")
+
+    check_train_fits(cfg, len(train_labels), jax.device_count())
+    settings = json.dumps({"train": cfg.model_dump(mode="json"), "retrain": retrain.model_dump(mode="json"), "strengths": strengths}, sort_keys=True)
+    run_id = fingerprint(settings, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY])
+    train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN, read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
+
+    scores = test_scores(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
+    write_json(paths.RETRAIN_JSON, {**curation, "test": scores})
+    print(f"retrain: test accuracy {scores['accuracy']:.4f} ({scores['errors']} errors); "
+          f"{scores['label_issues_predicted_otherwise']} of the {scores['label_issues']} test digits the audit flags predicted otherwise than labelled")
+
+
+if __name__ == "__main__":
+    run_stage(main)
