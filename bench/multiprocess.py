@@ -6,7 +6,7 @@ preprocess`, then the train and evaluate stages once as one process and once wit
 under `mnist-dvc launch --processes 2 --cpu-devices 2`. Both see the same batches in the same order
 (stages.lib.trainer), so they differ only by the order of floating-point sums across devices.
 
-    python -m bench.multiprocess --set train.epochs=2 --out bench/results/multiprocess-cpu.json
+    python -m bench.multiprocess --set train.epochs=1 --seeds 0 1 2 --out bench/results/multiprocess-cpu.json
 """
 
 import argparse
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.pipeline import clone_head, machine, run_dvc
+from bench.pipeline import clone_head, machine, override, run_dvc, summary
 from stages.lib import paths
 
 LAYOUTS = {"1 process x 1 device": [], "2 processes x 2 devices": ["mnist-dvc", "launch", "--processes", "2", "--cpu-devices", "2", "--"]}
@@ -42,21 +42,27 @@ def run(folder: Path, prefix: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train.seed of each pair of runs")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
     from stages.lib.params import load_params
 
-    result = {"command": "python -m bench.multiprocess " + " ".join(sys.argv[1:]), "settings": args.settings, "machine": machine(), "runs": {}}
+    result = {"command": "python -m bench.multiprocess " + " ".join(sys.argv[1:]), "settings": args.settings, "machine": machine(),
+              "runs": {layout: [] for layout in LAYOUTS}}
     with tempfile.TemporaryDirectory(prefix="mnist-multiprocess-") as name:
         folder = Path(name)
         clone_head(folder, args.settings)
         run_dvc(folder, "repro", "preprocess")
         batch_size = load_params("train", folder / "params.yaml").batch_size
-        for layout, prefix in LAYOUTS.items():
-            figures = run(folder, prefix)
-            figures["seconds_per_step"] = round(batch_size / figures["images_per_second"], 4)
-            result["runs"][layout] = figures
-            print(layout, figures, flush=True)
+        for seed in args.seeds:  # seeds outermost: a change in the machine's load touches both layouts alike
+            override(folder / "params.yaml", [f"train.seed={seed}"])
+            for layout, prefix in LAYOUTS.items():
+                figures = {"seed": seed, **run(folder, prefix)}
+                figures["seconds_per_step"] = round(batch_size / figures["images_per_second"], 4)
+                result["runs"][layout].append(figures)
+                print(layout, figures, flush=True)
+    result["summary"] = {layout: {key: summary([run[key] for run in runs]) for key in ("test_accuracy", "seconds_per_step")}
+                         for layout, runs in result["runs"].items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
