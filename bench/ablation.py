@@ -2,8 +2,8 @@
 
 Every variant is the shipped params.yaml, shortened to `--epochs`, with one choice changed (label
 smoothing off, weight EMA on, a cosine schedule, no augmentation, cached instead of fresh
-augmentation, fresh rotations and zooms, no deskewing). For each, a fresh clone of HEAD runs
-`dvc repro preprocess` with the variant's settings, then the train stage's own `Trainer` trains
+augmentation, fresh rotations and zooms, no deskewing, the bfloat16 step). For each, a fresh clone
+of HEAD runs `dvc repro preprocess` with the variant's settings, then the train stage's own `Trainer` trains
 one model per seed (bench/time_to_accuracy.py's loop, so the clock and scoring are the same).
 Every trained model is also scored with test-time augmentation (`evaluate.tta`): the mean of its
 probabilities over the digit and the digit shifted one pixel up, down, left and right.
@@ -34,6 +34,7 @@ VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --
     "cached instead of fresh augmentation": ["train.augment.shift_px=0.0", "preprocess.augment.copies=1", "train.epochs={half}"],
     "fresh rotations and zooms too": ["train.augment.rotation_deg=10.0", "train.augment.scale=0.1"],
     "no deskewing": ["preprocess.deskew=false"],
+    "bfloat16 step": ["train.precision=bfloat16"],  # the GPU recipe's precision; on a CPU, a check that it still learns
 }
 
 
