@@ -13,7 +13,7 @@ disagrees there is right where the label is not.
     dvc exp run audit/dvc.yaml -S retrain.exclude_label_issues=true -S retrain.hard_digits=2000
 
 Outputs: data/audit/retrain/ (model/, checkpoints/ (persist), train_history.csv, train.json) and
-eval/retrain.json (DVC metrics: what the curation changed, then the test figures).
+eval/retrain.json (DVC metrics: what the curation changed, the training's own figures, the test figures).
 """
 
 import json
@@ -73,7 +73,7 @@ def main() -> None:
     train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN, read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
 
     scores = test_scores(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
-    write_json(paths.RETRAIN_JSON, {**curation, "test": scores})
+    write_json(paths.RETRAIN_JSON, {**curation, "training": read_json(paths.RETRAIN.metrics, "retrain"), "test": scores})
     print(f"retrain: test accuracy {scores['accuracy']:.4f} ({scores['errors']} errors); "
           f"{scores['label_issues_predicted_otherwise']} of the {scores['label_issues']} test digits the audit flags predicted otherwise than labelled")
 
