@@ -55,7 +55,7 @@ def load_inputs() -> dict:
     }
 
 
-def test_scores(test: dict, test_flagged: np.ndarray):
+def score_on_test(test: dict, test_flagged: np.ndarray):
     """A `finish` hook for train_and_score: test errors, and the flagged test digits predicted otherwise than labelled."""
     from stages.lib.inference import neural_classifier, predict_proba
 
@@ -74,7 +74,7 @@ def run(inputs: dict, seeds: list[int]) -> list[dict]:
 
     images, labels, index = inputs["train"]
     test = (inputs["test"]["images"], inputs["test"]["labels"])
-    hook = test_scores(inputs["test"], inputs["test_flagged"])
+    hook = score_on_test(inputs["test"], inputs["test_flagged"])
     results = {name: [] for name in VARIANTS}
     for seed in seeds:
         cfg = inputs["cfg"].model_copy(update={"seed": seed})

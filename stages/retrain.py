@@ -31,7 +31,7 @@ from stages.lib.prepared import load_index, load_split, load_test_set
 PREDICT_BATCH = 500  # as the fold and vote stages: one compiled shape, large enough that inference is cheap
 
 
-def test_scores(model_folder, test: dict, test_flagged: np.ndarray) -> dict:
+def score_on_test(model_folder, test: dict, test_flagged: np.ndarray) -> dict:
     """The headline test figures of the model saved in `model_folder`, and how many of the test
     digits at official indices `test_flagged` it predicts other than their given label."""
     from stages.lib.inference import predict_proba
@@ -72,7 +72,7 @@ def main() -> None:
     run_id = fingerprint(settings, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY])
     train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN, read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
 
-    scores = test_scores(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
+    scores = score_on_test(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
     write_json(paths.RETRAIN_JSON, {**curation, "training": read_json(paths.RETRAIN.metrics, "retrain"), "test": scores})
     print(f"retrain: test accuracy {scores['accuracy']:.4f} ({scores['errors']} errors); "
           f"{scores['label_issues_predicted_otherwise']} of the {scores['label_issues']} test digits the audit flags predicted otherwise than labelled")
