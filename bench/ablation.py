@@ -12,7 +12,6 @@ probabilities over the digit and the digit shifted one pixel up, down, left and 
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.pipeline import machine, percent_spread, summary
+from bench.pipeline import machine, percent_spread, summary, write_results
 from bench.time_to_accuracy import prepare, train_and_score
 
 VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --epochs
@@ -91,10 +90,7 @@ def write(out: Path, result: dict) -> None:
         "training (s)": f"{row['train_seconds']['median']:.0f}",
         "images/s": f"{row['train_images_per_second']['median']:,.0f}",
     } for row in rows])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    align = ("left", "left", "left", "right", "left", "right", "right")
-    out.with_suffix(".md").write_text(table.to_markdown(index=False, colalign=align) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_results(out, table, result, colalign=("left", "left", "left", "right", "left", "right", "right"))
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.pipeline import clone_head, machine, run_dvc  # noqa: E402
+from bench.pipeline import clone_head, machine, run_dvc, write_results  # noqa: E402
 from stages.lib import paths  # noqa: E402
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS  # noqa: E402
 
@@ -86,9 +86,7 @@ def write(out: Path, command: str, rows: list[dict]) -> None:
         "test accuracy": runs["test_accuracy"].map("{:.2%}".format),
         "originally reported": runs["reported"],
     })
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(table.to_markdown(index=False, colalign=ALIGN) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "machine": machine(), "rows": rows}, indent=2) + "\n")
+    write_results(out, table, {"command": command, "machine": machine(), "rows": rows}, colalign=ALIGN)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +82,14 @@ def run_once(settings: list[str], keep: Path | None) -> dict:
 
 def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def write_results(out: Path, table: pd.DataFrame, result: dict, colalign: tuple[str, ...] | None = None) -> None:
+    """A table benchmark's two files: OUT.md, `table` as the README shows it, and OUT.json, `result`
+    (everything, every run included)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(table.to_markdown(index=False, **({"colalign": colalign} if colalign else {})) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
 
 
 def percent_spread(stats: dict) -> str:

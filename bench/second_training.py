@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.pipeline import machine, percent_spread, summary
+from bench.pipeline import machine, percent_spread, summary, write_results
 from bench.time_to_accuracy import train_and_score
 
 VARIANTS = {  # name: the retrain section's keys
@@ -103,9 +103,7 @@ def write(out: Path, result: dict) -> None:
         f"of the {flagged} flagged test digits, predicted otherwise": f"{row['label_issues_predicted_otherwise']['median']:.0f}",
         "training (s)": f"{row['train_seconds']['median']:.0f}",
     } for row in result["variants"]])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(table.to_markdown(index=False) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_results(out, table, result)
 
 
 def main() -> None:

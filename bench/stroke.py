@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from bench.pipeline import machine, percent_spread, summary
+from bench.pipeline import machine, percent_spread, summary, write_results
 from bench.time_to_accuracy import prepare as prepare_clone
 from bench.time_to_accuracy import train_and_score
 
@@ -78,9 +78,7 @@ def write(out: Path, result: dict) -> None:
         "bolder pen": percent_spread(row["bolder pen accuracy"]),
         "training (s)": f"{row['train_seconds']['median']:.0f}",
     } for row in result["variants"]])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(table.to_markdown(index=False) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_results(out, table, result)
 
 
 def main() -> None:
