@@ -70,10 +70,11 @@ def main() -> None:
     check_train_fits(cfg, len(train_labels), jax.device_count())
     settings = json.dumps({"train": cfg.model_dump(mode="json"), "retrain": retrain.model_dump(mode="json"), "strengths": strengths}, sort_keys=True)
     run_id = fingerprint(settings, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY])
-    train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN, read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
+    training = train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN,
+                           read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
 
     scores = score_on_test(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
-    write_json(paths.RETRAIN_JSON, {**curation, "training": read_json(paths.RETRAIN.metrics, "retrain"), "test": scores})
+    write_json(paths.RETRAIN_JSON, {**curation, "training": training, "test": scores})
     print(f"retrain: test accuracy {scores['accuracy']:.4f} ({scores['errors']} errors); "
           f"{scores['label_issues_predicted_otherwise']} of the {scores['label_issues']} test digits the audit flags predicted otherwise than labelled")
 

@@ -21,15 +21,16 @@ from stages.lib.errors import UserError
 from stages.lib.params import CLASSICAL_MODELS, Train
 
 
-def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -> None:
-    """The per-epoch curves (for `dvc plots`) and the run's summary metrics."""
+def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -> dict:
+    """The per-epoch curves (for `dvc plots`) and the run's summary metrics; returns the summary."""
     from stages.lib.fit import HISTORY_COLUMNS
 
     write_csv(out.history, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
     write_json(out.metrics, summary)
+    return summary
 
 
-def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict) -> None:
+def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict) -> dict:
     from stages.lib import classical
     from stages.lib.metrics import summarize
     from stages.lib.model_files import save_classical
@@ -42,11 +43,11 @@ def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutput
         save_classical(folder, estimator, cfg.model, preparation)
     out.checkpoint.parent.mkdir(parents=True, exist_ok=True)  # declared output; nothing to resume here
     row = {"epoch": 1, "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "seconds": seconds}
-    write_history(out, [row], {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"], "train_seconds": seconds})
     print(f"{cfg.model}: validation accuracy {scores['accuracy']:.4f} after {seconds:.1f} s")
+    return write_history(out, [row], {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"], "train_seconds": seconds})
 
 
-def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> None:
+def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> dict | None:
     import jax
 
     from stages.lib import checkpoint
@@ -74,11 +75,11 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, 
                         "the checkpoint of the last good epoch is kept") from None
 
     if not is_writer():
-        return
+        return None
     with atomic_dir(out.model) as folder:
         save_neural(folder, trainer.eval_model(state), cfg.model, cfg.width, preparation)
     epoch_rates = [steps_per_epoch * cfg.batch_size / row["seconds"] for row in history]
-    write_history(out, history, {
+    return write_history(out, history, {
         "val_accuracy": history[-1]["val_accuracy"],
         "val_loss": history[-1]["val_loss"],
         "train_seconds": round(sum(row["seconds"] for row in history), 2),
@@ -86,11 +87,12 @@ def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, 
     })
 
 
-def train_model(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> None:
+def train_model(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> dict | None:
     """Trains `cfg.model` on `train` ((images, labels)), watched on `val`, and writes `out`; the
     model folder stores `preparation` so new digits are prepared alike. `run_id` names this run's
-    settings and data (see the module docstring); classical models do not checkpoint and ignore it."""
+    settings and data (see the module docstring); classical models do not checkpoint and ignore it.
+    Returns the summary written to `out.metrics`; None in the processes of a multi-process run
+    that do not write."""
     if cfg.model in CLASSICAL_MODELS:
-        train_classical(cfg, train, val, out, preparation)
-    else:
-        train_neural(cfg, train, val, out, preparation, run_id)
+        return train_classical(cfg, train, val, out, preparation)
+    return train_neural(cfg, train, val, out, preparation, run_id)
