@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.pipeline import clone_head, machine, run_dvc, write_results  # noqa: E402
 from stages.lib import paths  # noqa: E402
+from stages.lib.model_files import DESCRIPTION  # noqa: E402
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS  # noqa: E402
 
 MODELS = NEURAL_MODELS + CLASSICAL_MODELS
-REPORTED = {  # what each original's author reported, on their own split and schedule
+REPORTED = {  # what each original's author reported, on their own split and schedule; tests check one per model
     "vgg_bn": "(ours)",
     "kaggle_cnn": "99.5% (Kaggle)",
     "tf_conv2d": "99.32% (100 epochs)",
@@ -59,7 +60,7 @@ def main() -> None:
                 wall = run_dvc(folder, "exp", "run", *(arg for s in settings_here for arg in ("-S", s)))
                 metrics = json.loads((folder / paths.METRICS_JSON).read_text())
                 train = json.loads((folder / paths.TRAIN.metrics).read_text())
-                described = json.loads((folder / paths.MODEL / "model.json").read_text())
+                described = json.loads((folder / paths.MODEL / DESCRIPTION).read_text())
                 rows.append({"model": model, "setting": name, "parameters": described.get("parameters"),
                              "epochs": args.epochs if model in NEURAL_MODELS else None,
                              "train_seconds": train["train_seconds"], "wall_seconds": round(wall, 1),

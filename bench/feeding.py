@@ -17,7 +17,6 @@ turns block by block.
 """
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from bench.pipeline import machine
+from bench.pipeline import machine, write_result
 from bench.time_to_accuracy import prepare
 from stages.lib.models import build_model, init_rngs
 from stages.lib.trainer import epoch_order, init_state, make_optimizer, make_train_step
@@ -127,8 +126,7 @@ def main() -> None:
         print(f"{name}: {numbers}")
     result = {"command": "python -m bench.feeding " + " ".join(sys.argv[1:]), "machine": machine(),
               "model": cfg.model, "width": cfg.width, "batch_size": cfg.batch_size, "ways": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

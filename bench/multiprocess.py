@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.pipeline import clone_head, machine, override, run_dvc, summary
+from bench.pipeline import clone_head, machine, override, run_dvc, summary, write_result
 from stages.lib import paths
 
 LAYOUTS = {"1 process x 1 device": [], "2 processes x 2 devices": ["mnist-dvc", "launch", "--processes", "2", "--cpu-devices", "2", "--"]}
@@ -63,8 +63,7 @@ def main() -> None:
                 print(layout, figures, flush=True)
     result["summary"] = {layout: {key: summary([run[key] for run in runs]) for key in ("test_accuracy", "seconds_per_step")}
                          for layout, runs in result["runs"].items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.pipeline import machine
+from bench.pipeline import machine, write_result
 from stages.lib import paths
 
 REQUESTS, WARM_UP = 200, 20
@@ -44,17 +44,18 @@ def paper_png(digit: np.ndarray, side: int) -> bytes:
 def folder_throughput(folder: Path, repeats: int) -> list[float]:
     """Digits per second of preparing and predicting every picture in `folder`, per pass."""
     from stages.lib import own_digits
-    from stages.lib.ambiguity import cutoffs
+    from stages.lib.ambiguity import calibration_temperature, cutoffs
     from stages.lib.model_files import load_classifier, preparation
     from stages.lib.npz import read_json
 
     classifier, prepared_as = load_classifier(paths.MODEL), preparation(paths.MODEL)
-    cutoff = cutoffs(read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous"))
-    own_digits.predict(classifier, own_digits.from_files([folder], prepared_as), cutoff)  # compiles
+    summary = read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")
+    cutoff, temperature = cutoffs(summary), calibration_temperature(summary, paths.AMBIGUOUS_SUMMARY)
+    own_digits.predict(classifier, own_digits.from_files([folder], prepared_as), cutoff, temperature)  # compiles
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        table = own_digits.predict(classifier, own_digits.from_files([folder], prepared_as), cutoff)
+        table = own_digits.predict(classifier, own_digits.from_files([folder], prepared_as), cutoff, temperature)
         rates.append(len(table) / (time.perf_counter() - start))
     return rates
 
@@ -126,8 +127,7 @@ def main() -> None:
                  "p99_ms": round(float(np.percentile(milliseconds, 99)), 2),
                  "server_rss_mib": round(rss / 2**20, 1)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps({key: result[key] for key in ("folder", "page")}, indent=2))
 
 

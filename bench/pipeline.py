@@ -23,6 +23,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from stages.lib import paths
+from stages.lib.atomic import write_text
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -67,9 +70,9 @@ def run_once(settings: list[str], keep: Path | None) -> dict:
     try:
         clone_head(folder, settings)
         wall = run_dvc(folder, "repro")
-        metrics = json.loads((folder / "eval/metrics.json").read_text())
-        train = json.loads((folder / "eval/train.json").read_text())
-        speed = json.loads((folder / "eval/speed.json").read_text())
+        metrics = json.loads((folder / paths.METRICS_JSON).read_text())
+        train = json.loads((folder / paths.TRAIN.metrics).read_text())
+        speed = json.loads((folder / paths.SPEED_JSON).read_text())
         if keep:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(folder, keep, symlinks=True)
@@ -84,12 +87,20 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def write_result(path: Path, result: dict) -> None:
+    """Writes a benchmark's JSON whole or not at all (`stages.lib.atomic`), laid out as every file in
+    bench/results is: keys in the order the benchmark built them (not sorted, unlike the stages'
+    `write_json`), indented by 2, NumPy numbers as plain floats."""
+    write_text(path, json.dumps(result, indent=2, default=float) + "\n")
+
+
 def write_results(out: Path, table: pd.DataFrame, result: dict, colalign: tuple[str, ...] | None = None) -> None:
-    """A table benchmark's two files: OUT.md, `table` as the README shows it, and OUT.json, `result`
-    (everything, every run included)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(table.to_markdown(index=False, **({"colalign": colalign} if colalign else {})) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    """A table benchmark's two files, each written whole or not at all: OUT.md, `table` as the README
+    shows it, and OUT.json, `result` (everything, every run included). Both are rendered before
+    either is written, so a result that cannot be written leaves the last pair as it was."""
+    markdown = table.to_markdown(index=False, **({"colalign": colalign} if colalign else {})) + "\n"
+    write_result(out.with_suffix(".json"), result)
+    write_text(out.with_suffix(".md"), markdown)
 
 
 def percent_spread(stats: dict) -> str:
@@ -120,8 +131,7 @@ def main() -> None:
         **{key: summary([run[key] for run in runs]) for key in
            ("wall_seconds", "test_accuracy", "train_images_per_second", "inference_images_per_second")},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_seconds", "test_accuracy")}))
 
 

@@ -9,7 +9,6 @@ see README), and records each batch's wall time from `dvc queue start` to the la
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.pipeline import clone_head, machine, run_dvc
+from bench.pipeline import clone_head, machine, run_dvc, write_result
 
 ONE_THREAD = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1", "OMP_NUM_THREADS": "1"}
 CONFIGS = [("-j 1", 1, {}), ("-j 2", 2, {}), ("-j 2, one thread per job", 2, ONE_THREAD)]
@@ -69,8 +68,7 @@ def main() -> None:
         for i, (label, jobs, extra_env) in enumerate(CONFIGS):
             result["batches"].append(batch(folder, label, jobs, extra_env, args.experiments, 100 * (i + 1)))
             print(result["batches"][-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.pipeline import machine
+from bench.pipeline import machine, write_result
 from stages.lib import paths
+from stages.lib.atomic import write_text
 
 LAYOUTS = [(1, 1), (1, 2), (1, 4), (2, 2)]  # (processes, devices per process)
 BATCH_SIZES = [1, 50, 250, 1000]
@@ -39,14 +40,12 @@ def worker(steps: int, warm_up: int) -> None:
     import jax
 
     from stages.lib.distributed import is_writer
-    from stages.lib.models import build_model, init_rngs
+    from stages.lib.fit import build_trainer
     from stages.lib.params import load_params
     from stages.lib.prepared import load_split
-    from stages.lib.trainer import Trainer
 
     cfg = load_params("train")
-    train = load_split(paths.TRAIN_NPZ)
-    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, warm_up + steps)
+    trainer = build_trainer(cfg, load_split(paths.TRAIN_NPZ), steps_per_epoch=warm_up + steps)
     state, start = trainer.initial_state, None
     for i, (state, _, _) in enumerate(trainer.epoch_steps(state, 1)):
         if i + 1 == warm_up:
@@ -85,7 +84,7 @@ def training(steps: int, warm_up: int, timeout_s: float) -> list[dict]:
 
 
 def inference() -> list[dict]:
-    from stages.evaluate import timed_predictions
+    from stages.lib.inference import timed_predictions
     from stages.lib.model_files import load_classifier
     from stages.lib.prepared import load_test_set
 
@@ -111,10 +110,9 @@ def main() -> None:
         return worker(args.steps, args.warm_up)
     result = {"command": "python -m bench.scaling " + " ".join(sys.argv[1:]), "machine": machine(),
               "training": training(args.steps, args.warm_up, args.timeout), "inference": inference()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out.with_suffix(".json"), result)
     tables = [pd.DataFrame(result["training"]).round(4).to_markdown(index=False), pd.DataFrame(result["inference"]).round(1).to_markdown(index=False)]
-    args.out.with_suffix(".md").write_text("\n\n".join(tables) + "\n")
+    write_text(args.out.with_suffix(".md"), "\n\n".join(tables) + "\n")
     print(args.out.with_suffix(".md").read_text())
 
 

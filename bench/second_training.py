@@ -55,16 +55,14 @@ def load_inputs() -> dict:
     }
 
 
-def score_on_test(test: dict, test_flagged: np.ndarray):
-    """A `finish` hook for train_and_score: test errors, and the flagged test digits predicted otherwise than labelled."""
-    from stages.lib.inference import neural_classifier, predict_proba
-
-    at = np.isin(test["index"], test_flagged)
+def score_hook(test: dict, test_flagged: np.ndarray):
+    """A `finish` hook for train_and_score: test errors, and the flagged test digits predicted
+    otherwise than labelled, scored as the retrain stage scores (`stages.lib.inference.score_on_test`)."""
+    from stages.lib.inference import neural_classifier, score_on_test
 
     def score(model) -> dict:
-        predicted = predict_proba(neural_classifier(model), test["images"], 1000).argmax(axis=1)
-        return {"test_errors": int((predicted != test["labels"]).sum()),
-                "label_issues_predicted_otherwise": int((predicted[at] != test["labels"][at]).sum())}
+        scores = score_on_test(neural_classifier(model), test, test_flagged, batch_size=1000)
+        return {"test_errors": scores["errors"], "label_issues_predicted_otherwise": scores["label_issues_predicted_otherwise"]}
 
     return score
 
@@ -74,7 +72,7 @@ def run(inputs: dict, seeds: list[int]) -> list[dict]:
 
     images, labels, index = inputs["train"]
     test = (inputs["test"]["images"], inputs["test"]["labels"])
-    hook = score_on_test(inputs["test"], inputs["test_flagged"])
+    hook = score_hook(inputs["test"], inputs["test_flagged"])
     results = {name: [] for name in VARIANTS}
     for seed in seeds:
         cfg = inputs["cfg"].model_copy(update={"seed": seed})

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.pipeline import clone_head, machine, run_dvc, summary
+from bench.pipeline import clone_head, machine, run_dvc, summary, write_result
 from bench.presets import preset_settings
 
 EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epochs
@@ -43,13 +43,11 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
     more entries for the run's record."""
     import jax
 
-    from stages.lib.fit import run_epoch
-    from stages.lib.models import build_model, init_rngs
-    from stages.lib.trainer import Trainer
+    from stages.lib.fit import build_trainer, run_epoch
 
-    steps_per_epoch = len(train[1]) // cfg.batch_size
+    trainer = build_trainer(cfg, train)
+    steps_per_epoch = trainer.steps_per_epoch
     total, every = steps_per_epoch * cfg.epochs, max(1, eval_every // cfg.batch_size)
-    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps_per_epoch)
     trained, started, curve = 0.0, time.perf_counter(), []  # seconds trained so far; when the clock last started
 
     def score_if_due(step: int, state) -> None:
@@ -112,8 +110,7 @@ def main() -> None:
            ("train_seconds", "train_images_per_second", "final_test_accuracy")},
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("runs_reaching_target", "seconds_to_target", "final_test_accuracy")}))
 
 

@@ -1,8 +1,8 @@
 """Stage `ambiguous`: the test digits the model is least sure about, under the definitions of
 `stages.lib.ambiguity`, and why each is ambiguous.
 
-Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass) and the test
-images; for the explanations, the model (data/model), the training digits it learnt from
+Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass), the
+temperature that calibrated them (eval/metrics.json) and the test images; for the explanations, the model (data/model), the training digits it learnt from
 (data/prepared/train.npz, each digit once) and the official training file (data/raw, to show them
 as written).
 Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previous result):
@@ -13,12 +13,11 @@ Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previo
   its 5 nearest training digits of the predicted class and of the given one (of the runner-up where
   the prediction is right), by distance in the model's last hidden layer (`stages.lib.explain`);
   left out, with one printed line, when the model is a scikit-learn one (no hidden layer, no gradient);
-- summary.json: every definition's description and table.
+- summary.json: every definition's description and table, and `temperature`: the one that
+  calibrated the probabilities (eval/metrics.json's), so that new digits' probabilities are
+  calibrated alike before they are held against the tables' scores (`mnist-dvc`, the predict stage).
 A definition that finds fewer than `top_n` digits (few errors, say) reports the ones it found.
 """
-
-import time
-from pathlib import Path
 
 import numpy as np
 
@@ -26,10 +25,10 @@ from stages.lib import paths
 from stages.lib.ambiguity import DEFINITIONS, describe
 from stages.lib.atomic import atomic_dir, write_csv, write_json
 from stages.lib.errors import UserError, run_stage
-from stages.lib.explain import LEGEND, explain, gallery_rows, load_bank, neighbour_classes, network_to_explain
-from stages.lib.npz import read_npz
+from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries
+from stages.lib.npz import read_json, read_npz
 from stages.lib.params import load_params
-from stages.lib.pictures import digit_caption, save_digit_png, save_explained_gallery, save_gallery
+from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
 
 
 def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -46,44 +45,32 @@ def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.nd
     return probs, labels, index, test["original"], test["images"]
 
 
+def calibration_temperature() -> float:
+    """The temperature evaluate calibrated probs.npz with: eval/metrics.json's `temperature`;
+    `UserError` naming the file when it holds none (an older evaluate stage)."""
+    metrics = read_json(paths.METRICS_JSON, "evaluate")
+    temperature = metrics.get("temperature") if isinstance(metrics, dict) else None
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+        raise UserError(f"{paths.METRICS_JSON}: no calibration `temperature`; rerun the evaluate stage (dvc repro)")
+    return float(temperature)
+
+
 def title(name: str, shown: int, top_n: int) -> str:
     description = DEFINITIONS[name].__doc__.split(":")[0].rstrip(".")
     return f"{name}: {description} ({shown} of top {top_n})"
 
 
-def save_explained_galleries(galleries: Path, shown: dict[str, tuple[np.ndarray, list[str], str]], probs: np.ndarray,
-                             labels: np.ndarray, originals: np.ndarray, inputs: np.ndarray) -> None:
-    """galleries/<definition>-explained.png for every definition in `shown` (name: positions of its
-    digits, their captions, its gallery's title), or nothing, saying why, for a scikit-learn model.
-
-    Every shown digit of every definition is explained in one `explain` call, so the training bank
-    is embedded once and each function compiles once per stage run.
-    """
-    started = time.perf_counter()
-    network = network_to_explain(paths.MODEL)
-    if network is None:
-        return
-    bank = load_bank(paths.TRAIN_NPZ, paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
-    every = np.unique(np.concatenate([positions for positions, _, _ in shown.values()]))
-    explanation = explain(network, bank, inputs[every], neighbour_classes(probs[every], labels[every]))
-    for name, (positions, captions, heading) in shown.items():
-        rows = gallery_rows(explanation.take(np.searchsorted(every, positions)), bank, originals[positions], inputs[positions],
-                            captions, labels[positions])
-        save_explained_gallery(rows, galleries / f"{name}-explained.png", f"{heading}, explained. {LEGEND}")
-    print(f"explained {len(every)} digits against {len(bank.index):,} training digits in {time.perf_counter() - started:.1f} s")
-
-
 def main() -> None:
     top_n = load_params("ambiguous").top_n
     probs, labels, index, originals, inputs = load_inputs()
-    summary, shown = {}, {}
+    summary, shown = {"temperature": calibration_temperature()}, {}
     with atomic_dir(paths.AMBIGUOUS) as folder:
         for name, definition in DEFINITIONS.items():
             positions = definition(probs, labels, top_n)
             table = describe(probs, labels, positions, index)
             for position, test_index in zip(positions, table["index"]):
                 save_digit_png(originals[position], folder / name / f"{test_index}.png")
-            write_csv(folder / name / "table.csv", table)
+            write_csv(folder / name / paths.AMBIGUOUS_TABLE, table)
             rows = table.to_dict("records")
             captions = [digit_caption(row) for row in rows]
             save_gallery(
@@ -97,7 +84,12 @@ def main() -> None:
             shown[name] = (positions, captions, title(name, len(rows), top_n))
             print(f"{name}: {len(rows)} digits")
         write_json(folder / paths.AMBIGUOUS_SUMMARY.name, summary)
-        save_explained_galleries(folder / "galleries", shown, probs, labels, originals, inputs)
+        # Every digit once, however many definitions show it.
+        every = np.unique(np.concatenate([positions for positions, _, _ in shown.values()]))
+        galleries = [Gallery(np.searchsorted(every, positions), captions, folder / "galleries" / f"{name}-explained.png", heading)
+                     for name, (positions, captions, heading) in shown.items()]
+        save_explained_galleries(paths.MODEL, paths.EXPLAIN_BANK, DigitsToExplain(inputs[every], originals[every], probs[every], labels[every]),
+                                 galleries)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ Outputs, for split train and test:
   accuracy on the training digits and the averaged fold models' test accuracy.
 """
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +31,20 @@ import pandas as pd
 
 from stages.lib import paths
 from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.audit import issue_caption, issue_table, out_of_fold, training_digits
+from stages.lib.audit import FOLD_ARRAYS, combine_folds, fold_fits, issue_caption, issue_table, training_digits
 from stages.lib.calibration import apply_temperature, fit_temperature, logits_from_probs
 from stages.lib.errors import UserError, run_stage
-from stages.lib.explain import LEGEND, explain, gallery_rows, load_bank, neighbour_classes, network_to_explain
+from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries, together
 from stages.lib.label_issues import pair_counts, quality_table, rank_label_issues
 from stages.lib.metrics import summarize
 from stages.lib.npz import read_json, read_npz
 from stages.lib.params import load_params
-from stages.lib.pictures import save_digit_png, save_explained_gallery, save_gallery
+from stages.lib.pictures import save_digit_png, save_gallery
 from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
 
-FOLD_ARRAYS = ("positions", "labels", "probs", "test_probs")
-ISSUES_CSV, QUALITY_CSV, PAIRS_CSV = paths.AUDIT_TRAIN_ISSUES.name, paths.AUDIT_TRAIN_QUALITY.name, "pairs.csv"  # in each split's folder
+ISSUES_CSV, QUALITY_CSV, PAIRS_CSV = (path.name for path in (paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY, paths.AUDIT_TRAIN_PAIRS))  # in each split's folder
+RERUN = "rerun the audit (dvc repro audit/dvc.yaml)"
 TITLES = {
     "train": "Training digits most likely mislabelled (confident learning, out-of-fold probabilities)",
     "test": "Test digits most likely mislabelled (confident learning, the fold models' average)",
@@ -56,22 +54,16 @@ TITLES = {
 def read_folds(folds: list[int], labels: np.ndarray, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     """(out-of-fold probabilities of every training digit, the fold models' mean test probabilities),
     checked to fit these digits; a fold made from other data or settings is named."""
-    parts, test_probs = [], []
+    parts = []
     for fold in folds:
         path = paths.AuditFold.number(fold).probs
-        arrays = read_npz(path, FOLD_ARRAYS, f"audit fold@{fold}")
-        positions = arrays["positions"]
-        if arrays["test_probs"].shape != (n_test, 10) or arrays["probs"].shape != (len(positions), 10) \
-                or not (positions.min(initial=0) >= 0 and positions.max(initial=0) < len(labels)) \
-                or not np.array_equal(arrays["labels"], labels[positions]):
-            raise UserError(f"{path}: made for other digits than these; rerun the audit (dvc repro audit/dvc.yaml)")
-        parts.append((positions, arrays["probs"]))
-        test_probs.append(arrays["test_probs"])
+        parts.append(read_npz(path, FOLD_ARRAYS, f"audit fold@{fold}"))
+        if not fold_fits(parts[-1], labels, n_test):
+            raise UserError(f"{path}: made for other digits than these; {RERUN}")
     try:
-        return out_of_fold(len(labels), parts), np.mean(test_probs, axis=0)
+        return combine_folds(len(labels), parts)
     except ValueError as error:
-        raise UserError(f"{paths.AUDIT_FOLDS}: the folds do not cover the training digits once each ({error}); "
-                        "rerun the audit (dvc repro audit/dvc.yaml)") from None
+        raise UserError(f"{paths.AUDIT_FOLDS}: the folds do not cover the training digits once each ({error}); {RERUN}") from None
 
 
 def write_split(folder: Path, table: pd.DataFrame, quality: pd.DataFrame, positions: np.ndarray, originals: np.ndarray) -> None:
@@ -83,44 +75,6 @@ def write_split(folder: Path, table: pd.DataFrame, quality: pd.DataFrame, positi
         write_csv(tmp / PAIRS_CSV, pair_counts(table))
         for index, position in zip(table["index"], positions):
             save_digit_png(originals[position], tmp / f"{index}.png")
-
-
-@dataclass(frozen=True)
-class Shown:
-    """One split's digits in its galleries (its first `audit.top_n` flagged), with what explaining them needs."""
-
-    written: np.ndarray  # uint8 (n, 28, 28): as written
-    inputs: np.ndarray  # uint8 (n, 28, 28): as the main model takes them
-    probs: np.ndarray  # (n, 10): the calibrated probabilities they were flagged by
-    given: np.ndarray  # (n,): their labels
-    index: np.ndarray  # (n,): their places in the official file
-    captions: list[str]
-    title: str  # of the split's plain gallery
-
-
-def save_explained_galleries(galleries: Path, shown: dict[str, Shown]) -> None:
-    """galleries/<split>-explained.png for each split of `shown`, or nothing, saying why, for a
-    scikit-learn main model.
-
-    Both splits are explained in one `explain` call: the bank is embedded once, and each function
-    compiles once per stage run. A training digit is left out of its own neighbours.
-    """
-    started = time.perf_counter()
-    network = network_to_explain(paths.MODEL)
-    if network is None:
-        return
-    bank = load_bank(paths.TRAIN_NPZ, paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
-    exclude = [bank.positions(digits.index) if split == "train" else np.full(len(digits.index), -1) for split, digits in shown.items()]
-    explanation = explain(network, bank, np.concatenate([digits.inputs for digits in shown.values()]),
-                          np.concatenate([neighbour_classes(digits.probs, digits.given) for digits in shown.values()]),
-                          np.concatenate(exclude))
-    start = 0
-    for split, digits in shown.items():
-        part = explanation.take(np.arange(start, start + len(digits.index)))
-        start += len(digits.index)
-        rows = gallery_rows(part, bank, digits.written, digits.inputs, digits.captions, digits.given, chosen="suggested")
-        save_explained_gallery(rows, galleries / f"{split}-explained.png", f"{digits.title}, explained. {LEGEND}")
-    print(f"explained {start} flagged digits against {len(bank.index):,} training digits in {time.perf_counter() - started:.1f} s")
 
 
 def main() -> None:
@@ -138,7 +92,7 @@ def main() -> None:
         "train": (paths.AUDIT_TRAIN, train_probs, labels, images, np.arange(len(labels)), lambda at: prepare(images[at], preparation)),
         "test": (paths.AUDIT_TEST, test_probs, test["labels"], test["original"], test["index"], lambda at: test["images"][at]),
     }
-    flagged, explained = {}, {}
+    flagged, explained = {}, []
     with atomic_dir(paths.AUDIT_GALLERIES) as galleries:
         for split, (folder, probs, given, originals, index, model_inputs) in splits.items():
             issues = rank_label_issues(probs, given)
@@ -148,9 +102,12 @@ def main() -> None:
             captions = [issue_caption(row) for _, row in table.head(audit.top_n).iterrows()]
             title = f"{TITLES[split]}: the first {len(shown)} of {len(table)} flagged, given label \u2192 suggested"
             save_gallery([originals[position] for position in shown], captions, galleries / f"{split}.png", title=title)
-            explained[split] = Shown(originals[shown], model_inputs(shown), probs[shown], given[shown], index[shown], captions, title)
+            # A training digit is in the bank the neighbours come from, but never its own neighbour.
+            digits = DigitsToExplain(model_inputs(shown), originals[shown], probs[shown], given[shown],
+                                     training_index=index[shown] if split == "train" else None)
+            explained.append((digits, Gallery(np.arange(len(shown)), captions, galleries / f"{split}-explained.png", title)))
             flagged[split] = len(table)
-        save_explained_galleries(galleries, explained)
+        save_explained_galleries(paths.MODEL, paths.EXPLAIN_BANK, *together(explained), chosen="suggested", what="flagged digits")
 
     train_scores, test_scores = summarize(train_probs, labels), summarize(test_probs, test["labels"])
     write_json(paths.AUDIT_JSON, {

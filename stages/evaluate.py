@@ -16,7 +16,7 @@ Outputs:
 - eval/speed.json: inference throughput (test digits per second, all views included with
   `evaluate.tta`; the validation pass is not timed), kept apart because it varies from run to run;
 - eval/confusion.csv: one `actual,predicted` row per test digit, for DVC's confusion-matrix plot;
-- eval/reliability.csv: the reliability diagram, `calibration.reliability_table` of the raw and of
+- eval/reliability.csv: the reliability diagram, `calibration.reliability_tables` of the raw and of
   the calibrated probabilities (column `probabilities`: "raw" or "calibrated");
 - data/eval/probs.npz: the calibrated probabilities, read by the `ambiguous` stage instead of
   predicting again;
@@ -24,18 +24,15 @@ Outputs:
   wrong test digits with what the model said about them (calibrated confidences).
 """
 
-import time
-
 import numpy as np
 import pandas as pd
 
 from stages.lib import paths
 from stages.lib.ambiguity import describe
 from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
-from stages.lib.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs, reliability_table
+from stages.lib.calibration import calibrate, calibration_figures, reliability_tables
 from stages.lib.errors import UserError, run_stage
-from stages.lib.idx import NUM_CLASSES
-from stages.lib.inference import TTA_SHIFTS, Classifier, predict_proba
+from stages.lib.inference import TTA_SHIFTS, predict_proba, timed_predictions
 from stages.lib.metrics import example_positions, per_digit, summarize
 from stages.lib.model_files import load_classifier
 from stages.lib.params import load_params
@@ -43,16 +40,6 @@ from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
 from stages.lib.prepared import load_split, load_test_set
 
 EXAMPLE_COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "correct"]
-RELIABILITY_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
-
-
-def timed_predictions(classifier: Classifier, images: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
-    """Probabilities for all images and the seconds they took (all five views each with `tta`),
-    compile time excluded: one batch is predicted first, through the same padded shape, and thrown away."""
-    predict_proba(classifier, images[:batch_size], batch_size)
-    start = time.perf_counter()
-    probs = predict_proba(classifier, images, batch_size, tta)
-    return probs, time.perf_counter() - start
 
 
 def write_examples(probs: np.ndarray, test: dict[str, np.ndarray], count: int) -> None:
@@ -79,47 +66,20 @@ def write_examples(probs: np.ndarray, test: dict[str, np.ndarray], count: int) -
     )
 
 
-def calibrate(classifier: Classifier, probs: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
-    """`probs` temperature-scaled, float32, and the temperature, fitted on the validation split
-    predicted as the test set was (`batch_size`, `tta`). `UserError` naming preprocess.val_size
-    when no temperature can be fitted (no validation digits)."""
-    images, labels = load_split(paths.VAL_NPZ)
-    # predict_proba needs at least one digit; an empty split goes on to fit_temperature's error.
-    val_probs = predict_proba(classifier, images, batch_size, tta) if len(images) else np.zeros((0, NUM_CLASSES), np.float32)
-    try:
-        temperature = fit_temperature(logits_from_probs(val_probs), labels)
-    except ValueError as error:
-        raise UserError(f"{paths.VAL_NPZ}: cannot fit the calibration temperature ({error}); "
-                        "preprocess.val_size must hold out validation digits (rerun the preprocess stage)") from None
-    return apply_temperature(logits_from_probs(probs), temperature), temperature
-
-
-def calibration_metrics(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
-    """The calibration figures of eval/metrics.json, rounded to 6 decimals like the headline."""
-    return {
-        "temperature": round(temperature, 6),
-        "ece_before": round(expected_calibration_error(raw, labels, RELIABILITY_BINS), 6),
-        "ece_after": round(expected_calibration_error(calibrated, labels, RELIABILITY_BINS), 6),
-        "loss_calibrated": summarize(calibrated, labels)["loss"],
-    }
-
-
-def reliability(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """Both reliability tables, raw rows then calibrated ones, with a first column `probabilities`."""
-    tables = [reliability_table(p, labels, RELIABILITY_BINS).assign(probabilities=name)
-              for name, p in (("raw", raw), ("calibrated", calibrated))]
-    table = pd.concat(tables, ignore_index=True).round(6)
-    return table[["probabilities", *(column for column in table.columns if column != "probabilities")]]
-
-
 def main() -> None:
     params = load_params("evaluate")
     test = load_test_set(paths.TEST_NPZ)
     classifier = load_classifier(paths.MODEL)
     raw, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
-    probs, temperature = calibrate(classifier, raw, params.batch_size, params.tta)
+    val_images, val_labels = load_split(paths.VAL_NPZ)
+    val_probs = predict_proba(classifier, val_images, params.batch_size, params.tta)  # as the test set was predicted
+    try:
+        probs, temperature = calibrate(raw, val_probs, val_labels)
+    except ValueError as error:
+        raise UserError(f"{paths.VAL_NPZ}: cannot fit the calibration temperature ({error}); "
+                        "preprocess.val_size must hold out validation digits (rerun the preprocess stage)") from None
     labels = test["labels"]
-    metrics = summarize(raw, labels) | calibration_metrics(raw, probs, labels, temperature)
+    metrics = summarize(raw, labels) | calibration_figures(raw, probs, labels, temperature)
     write_json(paths.METRICS_JSON, metrics)
     write_csv(paths.PER_DIGIT_CSV, per_digit(raw, labels))
     throughput = len(labels) / max(seconds, 1e-9)
@@ -130,7 +90,7 @@ def main() -> None:
         "seconds": round(seconds, 4),
     })
     write_csv(paths.CONFUSION_CSV, pd.DataFrame({"actual": labels.astype(np.int64), "predicted": raw.argmax(axis=1)}))
-    write_csv(paths.RELIABILITY_CSV, reliability(raw, probs, labels))
+    write_csv(paths.RELIABILITY_CSV, reliability_tables(raw, probs, labels))
     save_npz(paths.PROBS_NPZ, probs=probs, labels=labels.astype(np.uint8), index=test["index"].astype(np.int64))
     write_examples(probs, test, params.examples)
     print(

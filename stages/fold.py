@@ -5,7 +5,7 @@ The audit splits all training digits of the official file (the first `preprocess
 set; the preprocess stage's validation split plays no part) into `audit.folds` stratified folds
 seeded by `audit.seed` (`stages.lib.audit.fold_split`). Fold k's model is the train stage's: the
 model and settings of the `train` section, but `audit.epochs` epochs, trained with the same loop
-(`stages.lib.fit`) on the digits of the other folds, prepared exactly as the main model's
+(`stages.lib.fit.fit_resumable`) on the digits of the other folds, prepared exactly as the main model's
 (data/prepared/preparation.json), and watched on a small validation slice of them. Cached
 augmented copies (`preprocess.augment.copies`) are not made; `train.augment`'s fresh distortions
 are. It then predicts fold k, which it never saw, and the prepared test set. A checkpoint after
@@ -22,18 +22,15 @@ import argparse
 import json
 
 import numpy as np
-import pandas as pd
 
 from stages.lib import paths
-from stages.lib.atomic import save_npz, write_csv
+from stages.lib.atomic import save_npz
 from stages.lib.audit import fold_split, training_digits
 from stages.lib.errors import UserError, run_stage
 from stages.lib.npz import read_json
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
-
-PREDICT_BATCH = 500  # as the vote stage: one compiled shape, large enough that inference is cheap
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,11 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     import jax
 
-    from stages.lib import checkpoint
-    from stages.lib.fit import HISTORY_COLUMNS, NonFiniteLoss, fingerprint, fit, restore
-    from stages.lib.inference import neural_classifier, predict_proba
-    from stages.lib.models import build_model, init_rngs
-    from stages.lib.trainer import Trainer
+    from stages.lib.fit import NonFiniteLoss, build_trainer, fingerprint, fit_resumable, write_curves
+    from stages.lib.inference import PREDICT_BATCH, neural_classifier, predict_proba
 
     fold = parse_args(argv).fold
     audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
@@ -72,21 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     test = load_test_set(paths.TEST_NPZ)
     out = paths.AuditFold.number(fold)
 
-    train = (prepared[train_at], labels[train_at])
-    steps_per_epoch = len(train_at) // cfg.batch_size
-    trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps_per_epoch)
+    trainer = build_trainer(cfg, (prepared[train_at], labels[train_at]))
     print(f"fold {fold} of {len(audit.folds)}: {cfg.model} on {len(train_at):,} digits of the other folds for "
           f"{cfg.epochs} epochs, validated on {len(val_at):,} of them; {len(held_out):,} held out")
     settings = {"train": cfg.model_dump(mode="json"), "folds": len(audit.folds), "fold": fold, "seed": audit.seed,
                 "train_subset": train_subset}
     run_id = fingerprint(json.dumps(settings, sort_keys=True), [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.PREPARATION_JSON])
-
-    def save_checkpoint(epoch, state, history):
-        checkpoint.save(out.checkpoint, jax.device_get(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
-
-    state, history, first_epoch = restore(trainer, out.checkpoint, run_id)
     try:
-        state, history = fit(trainer, state, history, first_epoch, (prepared[val_at], labels[val_at]), after_epoch=save_checkpoint)
+        state, history = fit_resumable(trainer, (prepared[val_at], labels[val_at]), out.checkpoint, run_id)
     except NonFiniteLoss as error:
         raise UserError(f"fold {fold}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
                         "the checkpoint of the last good epoch is kept") from None
@@ -95,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     probs = predict_proba(classifier, prepared[held_out], PREDICT_BATCH)
     save_npz(out.probs, positions=held_out.astype(np.int64), labels=labels[held_out], probs=probs,
              test_probs=predict_proba(classifier, test["images"], PREDICT_BATCH))
-    write_csv(out.history, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
+    write_curves(out.history, history)
     accuracy = float((probs.argmax(axis=1) == labels[held_out]).mean())
     print(f"fold {fold}: accuracy {accuracy:.4f} on its {len(held_out):,} held-out digits")
 

@@ -3,41 +3,41 @@ of image files or a Kaggle CSV), prepared as the model's own were (`stages.lib.o
 
 Writes data/predictions/ as a whole: predictions.csv (one row per digit: name, prediction,
 confidence, second guess, margin, entropy, and the `ambiguous` stage's definitions it would fall
-under) and sheet.png (each input beside the 28x28 digit the model saw). An input that cannot be
-read stops the stage with one line naming it, so a versioned result never silently skips a file.
+under; probabilities calibrated with that stage's temperature, as its cutoffs were) and sheet.png
+(each input beside the 28x28 digit the model saw, for the first `own_digits.SHEET_DIGITS` digits).
+An input that cannot be read, or a folder without image files, stops the stage with one line
+naming it, so a versioned result never silently skips a file.
 """
 
 from pathlib import Path
 
 from stages.lib import own_digits, paths
-from stages.lib.ambiguity import cutoffs
+from stages.lib.ambiguity import calibration_temperature, cutoffs
 from stages.lib.atomic import atomic_dir, write_csv
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model_files import load_classifier, preparation
 from stages.lib.npz import read_json
 from stages.lib.params import load_params
-from stages.lib.pictures import save_sheet
 
 
 def main() -> None:
     source = Path(load_params("predict").input)
+    summary = read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")
+    temperature = calibration_temperature(summary, paths.AMBIGUOUS_SUMMARY)
     prepared_as = preparation(paths.MODEL)
     if source.suffix.lower() == ".csv":
         batch = own_digits.from_kaggle(source, prepared_as)
     elif source.is_dir():
-        batch = own_digits.from_files([source], prepared_as, keep_inputs=True)
+        batch = own_digits.from_files([source], prepared_as, keep_inputs=own_digits.SHEET_DIGITS)
     else:
         raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
     if batch.failures:
         raise UserError(batch.failures[0])
-    if not batch.digits:
-        raise UserError(f"params.yaml: predict.input = {str(source)!r}: holds no image files")
-    table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoffs(read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")))
+    table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoffs(summary), temperature)
     with atomic_dir(paths.PREDICTIONS) as folder:
         write_csv(folder / "predictions.csv", table)
-        captions = [f"{row.prediction} p={row.confidence:.2f}\n2nd {row.second}" for row in table.itertuples()]
-        save_sheet(batch.inputs, batch.digits, captions, folder / "sheet.png")
-    print(f"{paths.PREDICTIONS}: {len(table)} digits from {source}")
+        shown = own_digits.save_sheet(batch, table, folder / "sheet.png")
+    print(f"{paths.PREDICTIONS}: {len(table)} digits from {source} (the sheet shows {shown})")
 
 
 if __name__ == "__main__":

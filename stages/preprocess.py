@@ -20,16 +20,13 @@ from stages.lib.params import load_params
 from stages.lib.preparation import preparation_for, prepare
 from stages.lib.split import digit_counts, split_validation
 
-TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
-TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
 
 def main() -> None:
     params = load_params("preprocess")
     started = time.perf_counter()
 
-    train_images, train_labels = load_split(*(paths.RAW / name for name in TRAIN_FILES))
-    test_images, test_labels = load_split(*(paths.RAW / name for name in TEST_FILES))
+    train_images, train_labels = load_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    test_images, test_labels = load_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
     if params.train_subset:
         train_images, train_labels = train_images[: params.train_subset], train_labels[: params.train_subset]
     if params.test_subset:

@@ -22,41 +22,49 @@ import numpy as np
 
 from stages.lib import paths
 from stages.lib.atomic import write_json
-from stages.lib.curation import ISSUE_KEYS, QUALITY_KEYS, check_same_digits, curated_training_set, read_audit_table
+from stages.lib.curation import (
+    ISSUE_KEYS,
+    QUALITY_KEYS,
+    AuditTableError,
+    OtherDigits,
+    check_same_digits,
+    curated_training_set,
+    read_audit_table,
+)
 from stages.lib.errors import UserError, run_stage
 from stages.lib.npz import read_json
 from stages.lib.params import check_train_fits, load_params
 from stages.lib.prepared import load_index, load_split, load_test_set
 
-PREDICT_BATCH = 500  # as the fold and vote stages: one compiled shape, large enough that inference is cheap
+RUN_AUDIT = "run the label audit first: dvc repro audit/dvc.yaml"
 
 
-def score_on_test(model_folder, test: dict, test_flagged: np.ndarray) -> dict:
-    """The headline test figures of the model saved in `model_folder`, and how many of the test
-    digits at official indices `test_flagged` it predicts other than their given label."""
-    from stages.lib.inference import predict_proba
-    from stages.lib.metrics import summarize
-    from stages.lib.model_files import load_classifier
-
-    probs = predict_proba(load_classifier(model_folder), test["images"], PREDICT_BATCH)
-    at = np.isin(test["index"], test_flagged)
-    return {**summarize(probs, test["labels"]), "label_issues": int(at.sum()),
-            "label_issues_predicted_otherwise": int((probs[at].argmax(axis=1) != test["labels"][at]).sum())}
+def audit_table_error(error: AuditTableError) -> UserError:
+    """The one line for an audit table this stage cannot use: the file, what is wrong, and the command that remakes it."""
+    problem = error.problem
+    if isinstance(error, OtherDigits):
+        problem = f"made for other training digits than {paths.TRAIN_NPZ} ({error.difference}; another preprocess.train_subset?)"
+    return UserError(f"{error.path}: {problem}; {RUN_AUDIT}")
 
 
 def main() -> None:
     import jax
 
-    from stages.lib.fit import fingerprint
+    from stages.lib.fit import NonFiniteLoss, fingerprint
+    from stages.lib.inference import score_on_test
+    from stages.lib.model_files import load_classifier
     from stages.lib.model_training import train_model
 
     retrain, cfg = load_params("retrain"), load_params("train")
     strengths = load_params("preprocess").augment.model_dump(exclude={"copies"})
     images, labels = load_split(paths.TRAIN_NPZ)
     index = load_index(paths.TRAIN_NPZ, len(labels))
-    flagged = read_audit_table(paths.AUDIT_TRAIN_ISSUES, ISSUE_KEYS)["index"].to_numpy()
-    quality = check_same_digits(index, labels, read_audit_table(paths.AUDIT_TRAIN_QUALITY, QUALITY_KEYS), paths.AUDIT_TRAIN_QUALITY)
-    test_flagged = read_audit_table(paths.AUDIT_TEST_ISSUES, ISSUE_KEYS)["index"].to_numpy()
+    try:
+        flagged = read_audit_table(paths.AUDIT_TRAIN_ISSUES, ISSUE_KEYS)["index"].to_numpy()
+        quality = check_same_digits(index, labels, read_audit_table(paths.AUDIT_TRAIN_QUALITY, QUALITY_KEYS), paths.AUDIT_TRAIN_QUALITY)
+        test_flagged = read_audit_table(paths.AUDIT_TEST_ISSUES, ISSUE_KEYS)["index"].to_numpy()
+    except AuditTableError as error:
+        raise audit_table_error(error) from None
     try:
         train_images, train_labels, curation = curated_training_set(
             images, labels, index, flagged=flagged, quality=quality, exclude_label_issues=retrain.exclude_label_issues,
@@ -70,10 +78,15 @@ def main() -> None:
     check_train_fits(cfg, len(train_labels), jax.device_count())
     settings = json.dumps({"train": cfg.model_dump(mode="json"), "retrain": retrain.model_dump(mode="json"), "strengths": strengths}, sort_keys=True)
     run_id = fingerprint(settings, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY])
-    training = train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN,
-                           read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
+    try:
+        training = train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN,
+                               read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
+    except NonFiniteLoss as error:
+        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                        "the checkpoint of the last good epoch is kept") from None
 
-    scores = score_on_test(paths.RETRAIN.model, load_test_set(paths.TEST_NPZ), test_flagged)
+    test = load_test_set(paths.TEST_NPZ)
+    scores = score_on_test(load_classifier(paths.RETRAIN.model), test, test_flagged)
     write_json(paths.RETRAIN_JSON, {**curation, "training": training, "test": scores})
     print(f"retrain: test accuracy {scores['accuracy']:.4f} ({scores['errors']} errors); "
           f"{scores['label_issues_predicted_otherwise']} of the {scores['label_issues']} test digits the audit flags predicted otherwise than labelled")

@@ -16,7 +16,6 @@ with another model and seed, written under its own folder:
 """
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -24,16 +23,9 @@ from stages.lib import paths
 from stages.lib.distributed import start_if_asked
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model_training import train_model
+from stages.lib.npz import read_json
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from stages.lib.prepared import load_split
-
-
-def read_preparation() -> dict:
-    """preprocess's preparation.json, stored with the model so new digits are prepared alike."""
-    try:
-        return json.loads(paths.PREPARATION_JSON.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        raise UserError(f"{paths.PREPARATION_JSON}: missing or not JSON; rerun the preprocess stage (dvc repro)") from None
 
 
 def _seed(text: str) -> int:
@@ -57,13 +49,19 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {key: value for key, value in (("model", args.model), ("seed", args.seed)) if value is not None}
     cfg = load_params("train").model_copy(update=overrides)
     out = paths.TrainOutputs.under(args.out) if args.out else paths.TRAIN
-    train, val, preparation = load_split(paths.TRAIN_NPZ), load_split(paths.VAL_NPZ), read_preparation()
+    # preparation.json is stored with the model, so new digits are prepared alike.
+    train, val = load_split(paths.TRAIN_NPZ), load_split(paths.VAL_NPZ)
+    preparation = read_json(paths.PREPARATION_JSON, "preprocess")
     import jax
 
-    from stages.lib.fit import fingerprint  # imports JAX's training code: after start_if_asked
+    from stages.lib.fit import NonFiniteLoss, fingerprint  # imports JAX's training code: after start_if_asked
 
     check_train_fits(cfg, len(train[1]), jax.device_count())
-    train_model(cfg, train, val, out, preparation, run_id=fingerprint(cfg.model_dump_json(), [paths.TRAIN_NPZ, paths.VAL_NPZ]))
+    try:
+        train_model(cfg, train, val, out, preparation, run_id=fingerprint(cfg.model_dump_json(), [paths.TRAIN_NPZ, paths.VAL_NPZ]))
+    except NonFiniteLoss as error:
+        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                        "the checkpoint of the last good epoch is kept") from None
 
 
 if __name__ == "__main__":

@@ -14,12 +14,10 @@ from stages.lib import paths
 from stages.lib.atomic import write_json
 from stages.lib.committee import member_names, vote
 from stages.lib.errors import run_stage
-from stages.lib.inference import predict_proba
+from stages.lib.inference import PREDICT_BATCH, predict_proba
 from stages.lib.model_files import load_classifier
 from stages.lib.params import load_params
 from stages.lib.prepared import load_test_set
-
-PREDICT_BATCH = 500  # one compiled shape per member; large enough that inference is cheap
 
 
 def main() -> None:

@@ -44,18 +44,17 @@ def mnist_train(mnist_mirror):
 @pytest.fixture(scope="session")
 def train_params(repo_root):
     """`train_params(**changes)`: the shipped params.yaml's train section with `changes`, validated."""
-    from stages.lib.params import parse_params
+    from stages.lib.params import parse_params, with_settings
 
     def make(**changes):
         params = yaml.safe_load((repo_root / "params.yaml").read_text())
-        params["train"].update(changes)
-        return parse_params(params).train
+        return parse_params(with_settings(params, {f"train.{key}": value for key, value in changes.items()})).train
 
     return make
 
 
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train) -> Path:
+def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train, edit_params) -> Path:
     """A folder holding everything `mnist-dvc predict` and the page read, made by the real stages:
     a flat_mlp trained for two epochs on 3,000 deskewed digits, evaluated on 1,000 more, the
     ambiguous stage's outputs (data/raw linked to the official files, which its explanations show
@@ -78,9 +77,8 @@ def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train) -> P
     save_npz(folder / paths.TEST_NPZ, images=digits[3500:], labels=labels[3500:4500], original=images[3500:4500],
              index=np.arange(1000))
     write_json(folder / paths.PREPARATION_JSON, preparation)
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(model="flat_mlp", epochs=2, batch_size=64)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(repo_root / "params.yaml", folder / "params.yaml")
+    edit_params(folder, {"train.model": "flat_mlp", "train.epochs": 2, "train.batch_size": 64})
     shutil.copytree(repo_root / "samples", folder / "samples")
     here = os.getcwd()
     os.chdir(folder)

@@ -12,15 +12,13 @@ from stages.lib.distributed import start_if_asked
 start_if_asked(os.environ)
 
 from stages.lib.distributed import is_writer, to_host  # noqa: E402
-from stages.lib.fit import run_epoch  # noqa: E402
-from stages.lib.models import build_model, init_rngs  # noqa: E402
+from stages.lib.fit import build_trainer, run_epoch  # noqa: E402
 from stages.lib.params import load_params  # noqa: E402
-from stages.lib.trainer import Trainer  # noqa: E402
 
 cfg = load_params("train")
 with np.load(sys.argv[1]) as data:
     images, labels = data["images"], data["labels"]
-trainer = Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, (images, labels), len(labels) // cfg.batch_size)
+trainer = build_trainer(cfg, (images, labels))
 state, _, _ = run_epoch(trainer, trainer.initial_state, 1)
 if is_writer():
     leaves = [np.asarray(leaf) for leaf in __import__("jax").tree.leaves(to_host(state.params))]

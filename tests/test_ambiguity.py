@@ -6,6 +6,7 @@ import pytest
 from stages.lib.ambiguity import (
     DEFINITIONS,
     SCORES,
+    calibration_temperature,
     confident_wrong,
     cutoffs,
     describe,
@@ -19,6 +20,7 @@ from stages.lib.ambiguity import (
     top_two,
     verdicts,
 )
+from stages.lib.errors import UserError
 
 
 def rows(*spec: dict[int, float]) -> np.ndarray:
@@ -132,6 +134,13 @@ def test_label_issues_has_no_one_digit_cutoff_and_is_ignored_when_judging_new_di
     assert sorted(cutoff) == ["confident_wrong", "least_confident"]
     judged = verdicts(predictions(PROBS), {**cutoff, "label_issues": 0.5}, LABELS)
     assert judged.tolist() == verdicts(predictions(PROBS), cutoff, LABELS).tolist()
+
+
+def test_the_summary_s_temperature_is_read_and_a_summary_without_one_says_to_rerun_the_stage():
+    assert calibration_temperature({"temperature": 0.417303, "least_confident": {"digits": []}}, "summary.json") == 0.417303
+    for summary in ({"least_confident": {"digits": []}}, {"temperature": None}, {"temperature": -1.0}, {"temperature": True}, []):
+        with pytest.raises(UserError, match=r"^data/ambiguous/summary.json: no calibration temperature .*rerun the ambiguous stage \(dvc repro\)$"):
+            calibration_temperature(summary, "data/ambiguous/summary.json")
 
 
 def test_definitions_return_int64_positions_and_respect_n():

@@ -1,11 +1,11 @@
 """The ambiguous stage run for real in a temporary project folder, on hand-written inputs."""
 
-import csv
 import json
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
 from stages import ambiguous
@@ -18,17 +18,18 @@ from stages.lib.models import build_model, init_rngs
 N = 30
 TEST_INDEX = np.arange(1200, 1200 + N, dtype=np.int64)  # not 0..N-1, so file names prove the mapping
 BANK = 400  # training digits in train.npz, each followed by a copy
+TEMPERATURE = 0.417303  # as evaluate writes it to eval/metrics.json
 DEFINITIONS = ["confident_wrong", "least_confident", "smallest_margin", "highest_entropy", "label_issues"]
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train):
-    """A folder with params.yaml (top_n = 5), test.npz and probs.npz: 3 errors among 30 digits; and,
-    for the explanations, an untrained vgg_bn as the model, train.npz holding the first 400
-    training digits and a copy of each, and data/raw linked to the official files."""
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["ambiguous"]["top_n"] = 5
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_params):
+    """A folder with params.yaml (top_n = 5), test.npz, probs.npz (3 errors among 30 digits) and
+    eval/metrics.json (the temperature that calibrated them); and, for the explanations, an
+    untrained vgg_bn as the model, train.npz holding the first 400 training digits and a copy of
+    each, and data/raw linked to the official files."""
+    shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
+    edit_params(tmp_path, {"ambiguous.top_n": 5})
     rng = np.random.default_rng(0)
     labels = (np.arange(N) % 10).astype(np.uint8)
     predictions = labels.copy()
@@ -40,6 +41,8 @@ def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train):
     original = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
     np.savez(tmp_path / "data/prepared/test.npz", images=original, labels=labels, original=original, index=TEST_INDEX)
     np.savez(tmp_path / "data/eval/probs.npz", probs=probs, labels=labels, index=TEST_INDEX)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / paths.METRICS_JSON).write_text(json.dumps({"accuracy": 0.9, "temperature": TEMPERATURE}))
     model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
     model.eval()
     save_neural(tmp_path / paths.MODEL, model, "vgg_bn", 4, {"deskew": False, "stroke_width": None})
@@ -61,18 +64,18 @@ def test_writes_every_definition_with_pngs_named_by_test_index(project):
     assert sorted(p.name for p in (out / "galleries").iterdir()) == sorted([f"{d}.png" for d in definitions] +
                                                                           [f"{d}-explained.png" for d in definitions])
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(summary) == sorted(definitions)
+    assert sorted(summary) == sorted(definitions + ["temperature"])
+    assert summary["temperature"] == TEMPERATURE  # the one probs.npz was calibrated with, for judging new digits alike
     for name in definitions:
-        with open(out / name / "table.csv") as f:
-            table = list(csv.DictReader(f))
+        table = pd.read_csv(out / name / "table.csv")
         if name == "label_issues":  # some of the three errors: those confident learning counts as mislabelled
             assert 0 < len(table) <= 3
         else:
             assert len(table) == (3 if name == "confident_wrong" else 5)  # only three errors exist
-        assert [int(row["index"]) for row in table] == [row["index"] for row in summary[name]["digits"]]
+        assert table["index"].tolist() == [row["index"] for row in summary[name]["digits"]]
         pngs = {p.name for p in (out / name).glob("*.png")}
-        assert pngs == {f"{row['index']}.png" for row in table}
-        assert all(1200 <= int(row["index"]) < 1200 + N for row in table)
+        assert pngs == {f"{index}.png" for index in table["index"]}
+        assert table["index"].between(1200, 1200 + N - 1).all()
     assert {int(row["index"]) for row in summary["confident_wrong"]["digits"]} == {1204, 1211, 1225}
     assert {int(row["index"]) for row in summary["label_issues"]["digits"]} <= {1204, 1211, 1225}
     assert summary["label_issues"]["description"].startswith("Digits whose label is probably wrong:")
@@ -130,6 +133,14 @@ def test_a_scikit_learn_model_gets_no_explained_galleries_and_says_why(project, 
 def test_a_missing_input_of_the_explanations_is_named_and_nothing_is_written(project, missing, message):
     (project / missing).unlink()
     with pytest.raises(UserError, match=message):
+        ambiguous.main()
+    assert not (project / "data/ambiguous").exists()
+
+
+@pytest.mark.parametrize("metrics", ['{"accuracy": 0.9}', '{"temperature": 0}', "[]"])
+def test_metrics_without_a_temperature_name_the_stage_to_rerun_and_nothing_is_written(project, metrics):
+    (project / paths.METRICS_JSON).write_text(metrics)
+    with pytest.raises(UserError, match=r"^eval/metrics.json: no calibration `temperature`; rerun the evaluate stage"):
         ambiguous.main()
     assert not (project / "data/ambiguous").exists()
 

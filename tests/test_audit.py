@@ -13,7 +13,7 @@ from PIL import Image
 from stages import audit as audit_stage
 from stages.lib import paths
 from stages.lib.atomic import save_npz, write_json
-from stages.lib.audit import AUDIT_COLUMNS, fold_split, issue_table, out_of_fold
+from stages.lib.audit import AUDIT_COLUMNS, combine_folds, fold_fits, fold_split, issue_table, out_of_fold
 from stages.lib.errors import UserError
 from stages.lib.label_issues import QUALITY_COLUMNS, rank_label_issues
 from stages.lib.model_files import save_neural
@@ -55,6 +55,22 @@ def test_out_of_fold_puts_each_digit_back_and_refuses_folds_that_do_not_partitio
         out_of_fold(5, [parts[0], (np.array([1, 2, 3, 4]), probs[[1, 2, 3, 4]])])
     with pytest.raises(ValueError, match=r"fold 1: positions outside 0\.\.4"):
         out_of_fold(5, [parts[0], (np.array([1, 2, 5]), probs[[1, 2, 4]])])
+
+
+def test_folds_combine_when_they_fit_these_digits():
+    labels = np.array([3, 1, 4, 1, 5])
+    probs = np.eye(10, dtype=np.float32)[labels]
+    folds = [{"positions": np.array(at), "labels": labels[at], "probs": probs[at], "test_probs": np.full((2, 10), value, np.float32)}
+             for at, value in (([0, 3], 0.1), ([1, 2, 4], 0.3))]
+    assert all(fold_fits(fold, labels, n_test=2) for fold in folds)
+    train, test = combine_folds(5, folds)
+    np.testing.assert_array_equal(train, probs)
+    np.testing.assert_allclose(test, 0.2)
+    assert not fold_fits(folds[0], labels, n_test=3)  # another test set
+    assert not fold_fits(folds[1], labels[:4], n_test=2)  # a position past these digits
+    assert not fold_fits({**folds[0], "labels": labels[[0, 3]] + 1}, labels, n_test=2)  # other given labels
+    with pytest.raises(ValueError, match="no fold held out digit 1"):
+        combine_folds(5, folds[:1])
 
 
 def test_the_issue_table_names_digits_by_their_index_in_the_official_file():

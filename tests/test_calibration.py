@@ -7,10 +7,13 @@ from scipy.special import softmax
 
 from stages.lib.calibration import (
     apply_temperature,
+    calibrate,
+    calibration_figures,
     expected_calibration_error,
     fit_temperature,
     logits_from_probs,
     reliability_table,
+    reliability_tables,
 )
 
 
@@ -88,6 +91,30 @@ def test_a_confidence_on_a_bin_edge_goes_to_the_lower_bin():
     # 0.75 is exact in float32, so it sits on the edge between (0.5, 0.75] and (0.75, 1].
     table = reliability_table(confident([(0, 0.75), (0, 1.0)]), np.array([0, 0]), bins=4)
     np.testing.assert_allclose(table["bin_upper"], [0.75, 1.0])
+
+
+def test_calibrating_overconfident_predictions_softens_them_without_changing_any():
+    rng = np.random.default_rng(2)
+    logits = 3.0 * rng.standard_normal((4000, 10))
+    labels = sample_labels(softmax(logits, axis=1), rng)
+    overconfident = softmax(3 * logits, axis=1).astype(np.float32)  # as if T = 1/3 had been applied
+    calibrated, temperature = calibrate(overconfident[2000:], overconfident[:2000], labels[:2000])
+    assert temperature == pytest.approx(3.0, rel=0.15) and calibrated.dtype == np.float32
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), overconfident[2000:].argmax(axis=1))
+    figures = calibration_figures(overconfident[2000:], calibrated, labels[2000:], temperature)
+    assert list(figures) == ["temperature", "ece_before", "ece_after", "loss_calibrated"]
+    assert figures["ece_after"] < figures["ece_before"] and figures["temperature"] == round(temperature, 6)
+    with pytest.raises(ValueError):  # no held-out digits: nothing to fit on
+        calibrate(overconfident, overconfident[:0], labels[:0])
+
+
+def test_both_reliability_tables_raw_rows_first():
+    probs = confident([(0, 0.9)] * 4 + [(1, 0.7)] * 6)
+    labels = np.array([0, 0, 0, 9] + [1, 1, 1, 9, 9, 9])
+    table = reliability_tables(probs, confident([(0, 0.8)] * 10), labels)
+    assert list(table.columns) == ["probabilities", "bin_lower", "bin_upper", "confidence", "accuracy", "count"]
+    assert table["probabilities"].tolist() == ["raw", "raw", "calibrated"]
+    assert table["count"].tolist() == [6, 4, 10] and table["bin_lower"].tolist() == [round(10 / 15, 6), round(13 / 15, 6), 0.8]  # 0.8 in float32 is just above 12/15
 
 
 @pytest.mark.parametrize("call", [

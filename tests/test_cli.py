@@ -1,16 +1,21 @@
-"""`mnist-dvc predict` on a real (small) trained model: image folders, Kaggle CSVs, machine output,
-the sheet, and one clear line per bad input."""
+"""`mnist-dvc predict` on a real (small) trained model: image folders, Kaggle CSVs, machine output
+(kept clean of status lines), the sheet, and one clear line per bad input."""
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 from stages.lib import paths
+from stages.lib.ambiguity import cutoffs
 from stages.lib.inference import predict_proba
+from stages.lib.kaggle import PIXELS
 from stages.lib.model_files import load_classifier, preparation
 from stages.lib.preparation import prepare
 
@@ -50,9 +55,36 @@ def test_a_bad_file_is_named_and_the_rest_still_predicted(project, tmp_path):
     assert len(done.stdout.splitlines()) == 1 and "three.png" in done.stdout
 
 
-def test_show_writes_a_sheet(project, tmp_path):
+def test_show_writes_a_sheet_and_says_so_on_stderr_keeping_machine_output_clean(project, tmp_path):
     done = predict(project, "samples/digits", "--show", tmp_path / "sheet.png")
     assert done.returncode == 0 and (tmp_path / "sheet.png").read_bytes().startswith(b"\x89PNG")
+    assert done.stderr == f"{tmp_path / 'sheet.png'}: 20 digits\n" and len(done.stdout.splitlines()) == 20
+    done = predict(project, "samples/digits", "--csv", "--show", tmp_path / "sheet.png")  # --json: the Kaggle test below
+    assert done.returncode == 0 and done.stderr == f"{tmp_path / 'sheet.png'}: 20 digits\n"
+    rows = pd.read_csv(io.StringIO(done.stdout))
+    assert len(rows) == 20 and rows["name"].str.startswith("samples/digits/").all()
+
+
+def test_an_empty_folder_and_too_large_a_picture_are_named_each_on_its_line(project, tmp_path):
+    (tmp_path / "empty").mkdir()
+    Image.new("L", (5000, 4000), 255).save(tmp_path / "huge.png")
+    done = predict(project, tmp_path / "empty", tmp_path / "huge.png", "samples/digits/3-thin-dark-on-white.png")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / 'empty'}: no image files in this folder (looked for .bmp, .gif, .jpeg, .jpg, .png, .webp)",
+        f"error: {tmp_path / 'huge.png'}: too large: 5000x4000 pixels; the limit is 16,777,216 (4096x4096), so scale the picture down",
+    ]
+    assert done.stdout.startswith("samples/digits/3-thin-dark-on-white.png: ") and len(done.stdout.splitlines()) == 1
+
+
+def test_a_summary_without_its_temperature_says_to_rerun_the_ambiguous_stage(project, tmp_path):
+    summary = json.loads((project / paths.AMBIGUOUS_SUMMARY).read_text())
+    del summary["temperature"]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    done = predict(project, "samples/digits", "--ambiguous", tmp_path / "summary.json")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (f"error: {tmp_path / 'summary.json'}: no calibration temperature (written by an older ambiguous "
+                           "stage); rerun the ambiguous stage (dvc repro)\n")
 
 
 def test_kaggle_csv_gives_a_submission_and_a_bad_row_names_its_line(project, tmp_path, mnist_train):
@@ -62,6 +94,7 @@ def test_kaggle_csv_gives_a_submission_and_a_bad_row_names_its_line(project, tmp
     (tmp_path / "test.csv").write_text(header + "\n" + "\n".join(",".join(map(str, row)) for row in rows) + "\n")
     done = predict(project, "--kaggle", tmp_path / "test.csv", "--out", tmp_path / "submission.csv")
     assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == f"{tmp_path / 'submission.csv'}: 100 predictions\n"
     submission = (tmp_path / "submission.csv").read_text().splitlines()
     assert submission[0] == "ImageId,Label" and [line.split(",")[0] for line in submission[1:]] == [str(i) for i in range(1, 101)]
     prepared = prepare(images[5000:5100], preparation(project / paths.MODEL))  # deskewed, as the model's own digits
@@ -73,3 +106,20 @@ def test_kaggle_csv_gives_a_submission_and_a_bad_row_names_its_line(project, tmp
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
     done = predict(project, "--kaggle", tmp_path / "bad.csv", "--out", tmp_path / "never.csv")
     assert done.returncode == 1 and "line 4" in done.stderr and not (tmp_path / "never.csv").exists()
+
+
+def test_kaggle_with_json_prints_every_digit_with_its_verdict_and_the_sheet_shows_the_first_ones(project, tmp_path, mnist_train):
+    images, labels = mnist_train
+    rows = np.column_stack([labels[6000:6120], images[6000:6120].reshape(120, -1)])
+    (tmp_path / "train.csv").write_text("label," + ",".join(PIXELS) + "\n" + "\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    done = predict(project, "--kaggle", tmp_path / "train.csv", "--out", tmp_path / "submission.csv", "--json", "--show", tmp_path / "sheet.png")
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    assert [record["name"] for record in records] == [str(i) for i in range(1, 121)]
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    assert submission["Label"].tolist() == [record["prediction"] for record in records]
+    assert done.stderr.splitlines() == [f"{tmp_path / 'submission.csv'}: 120 predictions", f"{tmp_path / 'sheet.png'}: the first 100 of 120 digits"]
+    limit = cutoffs(json.loads((project / paths.AMBIGUOUS_SUMMARY).read_text()))["confident_wrong"]
+    for record, label in zip(records, labels[6000:6120]):  # the labels make confident_wrong judged
+        expected = record["prediction"] != label and record["confidence"] >= limit
+        assert ("confident_wrong" in record["ambiguous"].split("+")) == expected

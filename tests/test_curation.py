@@ -5,8 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.lib.curation import ISSUE_KEYS, QUALITY_KEYS, check_same_digits, curated_training_set, hardest, read_audit_table
-from stages.lib.errors import UserError
+from stages.lib.curation import (
+    ISSUE_KEYS,
+    QUALITY_KEYS,
+    AuditTableError,
+    OtherDigits,
+    check_same_digits,
+    curated_training_set,
+    hardest,
+    read_audit_table,
+)
 
 STRENGTHS = {"rotation_deg": 10.0, "shift_px": 2.0, "scale": 0.1, "shear_deg": 10.0, "elastic_alpha": 8.0, "elastic_sigma": 3.0}
 
@@ -61,23 +69,26 @@ def test_more_hard_digits_than_unflagged_ones_is_an_error(digits):
         curate(digits, hard_digits=6)
 
 
-def test_audit_tables_missing_unreadable_or_foreign_name_the_file_and_the_command(tmp_path, digits):
+def test_audit_tables_missing_unreadable_or_foreign_name_the_file_and_what_is_wrong(tmp_path, digits):
     path = tmp_path / "quality.csv"
-    with pytest.raises(UserError, match=r"quality\.csv: not found; run the label audit first: dvc repro audit/dvc\.yaml$"):
+    with pytest.raises(AuditTableError, match=r"quality\.csv: not found$") as error:
         read_audit_table(path, QUALITY_KEYS)
+    assert (error.value.path, error.value.problem) == (path, "not found")
     path.write_text("index,given_label\n1,2\n")
-    with pytest.raises(UserError, match=r"quality\.csv: missing column\(s\) label_quality; run the label audit first"):
+    with pytest.raises(AuditTableError, match=r"quality\.csv: missing column\(s\) label_quality$"):
         read_audit_table(path, QUALITY_KEYS)
     path.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(UserError, match=r"quality\.csv: unreadable"):
+    with pytest.raises(AuditTableError, match=r"quality\.csv: unreadable"):
         read_audit_table(path, ISSUE_KEYS)
 
     _, labels, index, quality = digits
     table = pd.DataFrame({"index": quality.index, "given_label": labels[:6], "label_quality": quality.to_numpy()})
     assert check_same_digits(index, labels, table, path).loc[13] == 0.01
-    with pytest.raises(UserError, match=r"made for other training digits than data/prepared/train\.npz \(training digit 15 is not in it; "
-                                        r"another preprocess\.train_subset\?\); run the label audit first"):
+    with pytest.raises(OtherDigits, match=r"quality\.csv: made for other training digits \(training digit 15 is not in it\)$") as error:
         check_same_digits(index, labels, table.iloc[:5], path)
+    assert error.value.difference == "training digit 15 is not in it"
     relabelled = table.assign(given_label=(table["given_label"] + 1) % 10)
-    with pytest.raises(UserError, match="its given labels differ"):
+    with pytest.raises(OtherDigits, match="its given labels differ"):
         check_same_digits(index, labels, relabelled, path)
+    with pytest.raises(AuditTableError, match=r"quality\.csv: a digit appears twice$"):
+        check_same_digits(index, labels, pd.concat([table, table.iloc[:1]]), path)

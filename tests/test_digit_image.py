@@ -12,6 +12,8 @@ For scale: the first MNIST test digits of two different classes reach at most 0.
 """
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from stages.lib.deskew import deskew
-from stages.lib.digit_image import image_files, mnist_layout, prepare_digit
+from stages.lib.digit_image import MAX_PIXELS, TooManyPixels, image_files, mnist_layout, prepare_digit, read_grey
 from stages.lib.errors import UserError
 from stages.lib.idx import load_split
 
@@ -258,6 +260,37 @@ def test_truncated_picture(tmp_path, fmt):
     path.write_bytes(data[: len(data) // 2])
     message = error_line(path)
     assert message.startswith(f"{path}: ") and "cut short" in message
+
+
+def test_too_many_pixels_are_refused_from_the_header_and_the_limit_itself_is_read(tmp_path, four):
+    """A plain sheet compresses to almost nothing, so a small file can hold a huge picture: its size
+    is checked before it is decoded, also where Pillow's own decompression-bomb check comes first."""
+    side = 4096
+    assert MAX_PIXELS == side * side
+    at_limit = Image.new("L", (side, side), 255)
+    at_limit.paste(draw_four(300, (100, 100), dark_ink=True), (1500, 1500))
+    assert similarity(prepare_digit(encode(at_limit, "PNG"), AS_DRAWN), four) >= SAME
+    over = tmp_path / "huge.png"
+    over.write_bytes(encode(Image.new("L", (side + 1, side), 255), "PNG"))
+    assert len(over.read_bytes()) < 100_000
+    assert error_line(over) == (f"{over}: too large: 4097x4096 pixels; the limit is 16,777,216 (4096x4096), "
+                                "so scale the picture down")
+    with pytest.raises(TooManyPixels):
+        prepare_digit(over, AS_DRAWN)
+    small = encode(Image.new("L", (1, 1)), "PNG")  # its header then made to declare 20,000x20,000 pixels,
+    ihdr = b"IHDR" + struct.pack(">II", 20_000, 20_000) + small[24:29]  # past Pillow's own limit, checked on opening
+    forged = small[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + small[33:]
+    with pytest.raises(TooManyPixels, match=r"^upload: too large: over 178,956,970 pixels; the limit is 16,777,216 "):
+        prepare_digit(forged, AS_DRAWN)
+
+
+def test_read_grey_is_the_picture_prepare_digit_sees_with_transparency_flattened():
+    coverage = 255 - np.asarray(draw_four(300, (100, 100), dark_ink=True))
+    pixels = np.zeros(coverage.shape + (4,), dtype=np.uint8)  # black ink on a see-through sheet
+    pixels[..., 3] = coverage
+    grey = read_grey(encode(pixels, "PNG"), "drawing.png")
+    assert grey.dtype == np.float32 and grey.shape == coverage.shape
+    assert np.allclose(grey, 1 - coverage / 255, atol=1 / 255)  # white paper behind dark ink, not black
 
 
 # --- Folders ------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 
 from stages.lib import paths
 from stages.lib.atomic import save_npz, write_json
@@ -21,16 +20,23 @@ LAUNCH = [sys.executable, "-c", "from stages.lib.cli import main; main()", "laun
 TIMEOUT_S = 300  # every wait here is bounded
 
 
-def small_params(repo_root, folder, **train):
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update({"width": 8, "epochs": 1, "batch_size": 64, **train})
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+@pytest.fixture
+def small_params(repo_root, edit_params):
+    """`small_params(folder, **train)`: the shipped params.yaml in `folder`, its model made narrow
+    (width 8) and trained for 1 epoch in batches of 64, with `train`'s keys changed on top."""
+
+    def write(folder, **train):
+        shutil.copy(repo_root / "params.yaml", folder / "params.yaml")
+        edit_params(folder, {f"train.{key}": value for key, value in {"width": 8, "epochs": 1, "batch_size": 64, **train}.items()})
+
+    return write
 
 
-def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(tmp_path, repo_root, stage_env, mnist_train):
+def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(tmp_path, repo_root, stage_env, mnist_train,
+                                                                               small_params):
     images, labels = mnist_train
     np.savez(tmp_path / "digits.npz", images=images[:3200], labels=labels[:3200])  # 50 steps of 64
-    small_params(repo_root, tmp_path)
+    small_params(tmp_path)
     script = [sys.executable, str(repo_root / "tests" / "distributed_steps.py"), str(tmp_path / "digits.npz")]
     one = subprocess.run([*script, str(tmp_path / "one.npz")], cwd=tmp_path, env={**stage_env, "JAX_NUM_CPU_DEVICES": "4"},
                          capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -55,13 +61,13 @@ def test_when_one_process_fails_the_launcher_stops_the_others_at_once():
 
 
 @pytest.fixture
-def project(tmp_path, repo_root, mnist_train):
+def project(tmp_path, mnist_train, small_params):
     """Prepared data for the train stage (2,048 digits: 32 steps of 64 per epoch), small params."""
     images, labels = mnist_train
     save_npz(tmp_path / paths.TRAIN_NPZ, images=images[:2048], labels=labels[:2048])
     save_npz(tmp_path / paths.VAL_NPZ, images=images[2048:2304], labels=labels[2048:2304])
     write_json(tmp_path / paths.PREPARATION_JSON, {"deskew": False, "stroke_width": None})
-    small_params(repo_root, tmp_path, epochs=3)
+    small_params(tmp_path, epochs=3)
     return tmp_path
 
 

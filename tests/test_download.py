@@ -2,12 +2,12 @@
 Fetching, checking and retrying are stages/lib/mirrors.py's, tested in tests/test_mirrors.py."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from http_mirror import dead_url
 
 from stages.download import MIRROR_ENV, sources_to_try
@@ -43,20 +43,26 @@ def test_local_mirror_from_environment_is_used_first(as_url, mnist_mirror, tmp_p
 # --- the stage as a real process ---------------------------------------------------------------
 
 
-def run_stage_process(repo_root: Path, cwd: Path, mirrors: list[str], mnist_mirror: str = ""):
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["download"].update(mirrors=mirrors, retries=0, timeout_s=2.0)
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "MNIST_MIRROR": mnist_mirror}
-    return subprocess.run(
-        [sys.executable, "-m", "stages.download"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-    )
+@pytest.fixture
+def run_stage_process(repo_root, edit_params):
+    """`run_stage_process(cwd, mirrors, mnist_mirror="")`: the download stage as a process in `cwd`, with
+    the shipped params.yaml trying `mirrors` once each (2 s timeout) and MNIST_MIRROR = `mnist_mirror`."""
+
+    def run(cwd: Path, mirrors: list[str], mnist_mirror: str = ""):
+        shutil.copy(repo_root / "params.yaml", cwd / "params.yaml")
+        edit_params(cwd, {"download.mirrors": mirrors, "download.retries": 0, "download.timeout_s": 2.0})
+        env = {**os.environ, "PYTHONPATH": str(repo_root), "MNIST_MIRROR": mnist_mirror}
+        return subprocess.run(
+            [sys.executable, "-m", "stages.download"],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        )
+
+    return run
 
 
-def test_stage_fails_with_one_error_line_when_no_mirror_answers(repo_root, tmp_path):
+def test_stage_fails_with_one_error_line_when_no_mirror_answers(run_stage_process, tmp_path):
     dead = dead_url()
-    result = run_stage_process(repo_root, tmp_path, [dead])
+    result = run_stage_process(tmp_path, [dead])
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
@@ -64,7 +70,7 @@ def test_stage_fails_with_one_error_line_when_no_mirror_answers(repo_root, tmp_p
     assert not (tmp_path / "data" / "raw").exists()
 
 
-def test_stage_fills_data_raw_from_the_local_mirror(repo_root, mnist_mirror, tmp_path):
-    result = run_stage_process(repo_root, tmp_path, [dead_url()], mnist_mirror=str(mnist_mirror))
+def test_stage_fills_data_raw_from_the_local_mirror(run_stage_process, mnist_mirror, tmp_path):
+    result = run_stage_process(tmp_path, [dead_url()], mnist_mirror=str(mnist_mirror))
     assert result.returncode == 0, result.stderr
     assert_downloaded(tmp_path / "data" / "raw", mnist_mirror)

@@ -89,6 +89,18 @@ def test_an_audit_fold_trains_with_the_train_section_but_its_epochs():
     assert "audit.top_n" in stages_of("audit/dvc.yaml")["audit"]["params"]  # galleries only: no retraining
 
 
+def test_the_second_training_depends_on_every_strength_of_its_distorted_copies_and_no_more():
+    from stages.lib.params import Preprocess
+
+    augment = Preprocess.model_fields["augment"].annotation  # the params schema's preprocess.augment section
+    retrain = stages_of("audit/dvc.yaml")["retrain"]
+    strengths = [key for key in retrain["params"] if key.startswith("preprocess.augment.")]
+    # The stage distorts with preprocess.augment's strengths (`model_dump(exclude={"copies"})`): a new
+    # field of the section must be listed here too, and `copies` (of the preprocess stage) must not.
+    assert set(strengths) == {f"preprocess.augment.{key}" for key in augment.model_fields} - {"preprocess.augment.copies"}
+    assert {"train", "retrain"} <= set(retrain["params"])
+
+
 def data_paths(value) -> list[str]:
     """Every data/ or eval/ path named in a stage's deps, outs, metrics or plots."""
     entries = value if isinstance(value, list) else [value]

@@ -1,13 +1,12 @@
 """The evaluate stage run for real in a temporary folder: on an untrained (freshly initialised)
 network, and on a small k-nearest-neighbours model fitted to real MNIST digits for calibration."""
 
-import csv
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from flax import nnx
 from PIL import Image
 
@@ -29,14 +28,13 @@ RELIABILITY_COLUMNS = ["probabilities", "bin_lower", "bin_upper", "confidence", 
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root):
+def project(tmp_path, monkeypatch, repo_root, edit_params):
     """params.yaml (batch 16, 3 examples), a 40-digit test.npz, a 20-digit val.npz and an untrained flat_mlp.
 
 flat_mlp because it initialises in seconds on a CPU; the convolutional models take much longer.
 """
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["evaluate"].update(batch_size=16, examples=3)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(repo_root / "params.yaml", tmp_path)
+    edit_params(tmp_path, {"evaluate.batch_size": 16, "evaluate.examples": 3})
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
     labels = (np.arange(N) % 10).astype(np.uint8)
@@ -56,12 +54,11 @@ def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, ca
     metrics = json.loads((project / "eval/metrics.json").read_text())
     assert set(metrics) == HEADLINE | CALIBRATION
 
-    with open(project / "eval/per_digit.csv") as f:
-        per_digit = list(csv.DictReader(f))
-    assert list(per_digit[0]) == ["digit", "precision", "recall", "f1", "support"]
-    assert [int(row["digit"]) for row in per_digit] == list(range(10))
-    assert [int(row["support"]) for row in per_digit] == [N // 10] * 10  # labels 0..9, four of each
-    assert all(0 <= float(row[key]) <= 1 for row in per_digit for key in ("precision", "recall", "f1"))
+    per_digit = pd.read_csv(project / "eval/per_digit.csv")
+    assert list(per_digit.columns) == ["digit", "precision", "recall", "f1", "support"]
+    assert per_digit["digit"].tolist() == list(range(10))
+    assert per_digit["support"].tolist() == [N // 10] * 10  # labels 0..9, four of each
+    assert per_digit[["precision", "recall", "f1"]].stack().between(0, 1).all()
 
     speed = json.loads((project / "eval/speed.json").read_text())
     assert speed["test_images"] == N and speed["inference_images_per_second"] > 0 and speed["views_per_image"] == 1
@@ -75,25 +72,22 @@ def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, ca
     assert metrics["accuracy"] == round(accuracy, 6)
     assert metrics["errors"] == int((probs.argmax(axis=1) != labels).sum())
 
-    with open(project / "eval/confusion.csv") as f:
-        confusion = list(csv.DictReader(f))
-    assert len(confusion) == N and list(confusion[0]) == ["actual", "predicted"]
-    assert [int(r["predicted"]) for r in confusion] == probs.argmax(axis=1).tolist()
-    assert [int(r["actual"]) for r in confusion] == labels.tolist()
-    for row in per_digit:  # recall of a digit: the share of its test digits predicted as it
-        mine = [r for r in confusion if r["actual"] == row["digit"]]
-        assert float(row["recall"]) == round(sum(r["predicted"] == row["digit"] for r in mine) / len(mine), 6)
+    confusion = pd.read_csv(project / "eval/confusion.csv")
+    assert len(confusion) == N and list(confusion.columns) == ["actual", "predicted"]
+    assert confusion["predicted"].tolist() == probs.argmax(axis=1).tolist()
+    assert confusion["actual"].tolist() == labels.tolist()
+    for row in per_digit.itertuples():  # recall of a digit: the share of its test digits predicted as it
+        mine = confusion[confusion["actual"] == row.digit]
+        assert row.recall == round(float((mine["predicted"] == row.digit).mean()), 6)
 
-    with open(project / "data/eval/examples.csv") as f:
-        examples = list(csv.DictReader(f))
-    assert list(examples[0]) == list(evaluate.EXAMPLE_COLUMNS)
-    right = [r for r in examples if r["correct"] == "True"]
-    wrong = [r for r in examples if r["correct"] == "False"]
-    assert len(right) <= 3 and len(wrong) <= 3 and len(examples) == len(right) + len(wrong) > 0
-    assert examples == right + wrong  # right ones first
+    examples = pd.read_csv(project / "data/eval/examples.csv")
+    assert list(examples.columns) == list(evaluate.EXAMPLE_COLUMNS)
+    right, wrong = int(examples["correct"].sum()), int((~examples["correct"]).sum())
+    assert right <= 3 and wrong <= 3 and len(examples) == right + wrong > 0
+    assert examples["correct"].is_monotonic_decreasing  # right ones first
     pngs = {p.name for p in (project / "data/eval/examples").iterdir()}
-    assert pngs == {f"{r['index']}.png" for r in examples}
-    first = examples[0]
+    assert pngs == {f"{index}.png" for index in examples["index"]}
+    first = examples.iloc[0]
     with Image.open(project / f"data/eval/examples/{first['index']}.png") as image:
         original = np.load(project / "data/prepared/test.npz")["original"][int(first["index"])]
         assert np.array_equal(np.asarray(image)[::4, ::4], original)

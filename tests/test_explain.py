@@ -1,6 +1,8 @@
 """Nearest neighbours on hand-made 2-D points, saliency of models whose gradient is known, and the
 pieces the stages explain digits with: the training bank, one `explain` call, the gallery's rows."""
 
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -10,7 +12,19 @@ from scipy.spatial.distance import cdist
 from stages.lib import paths
 from stages.lib.atomic import save_npz
 from stages.lib.errors import UserError
-from stages.lib.explain import Bank, embed, explain, gallery_rows, load_bank, nearest, neighbour_classes, saliency
+from stages.lib.explain import (
+    Bank,
+    DigitsToExplain,
+    Gallery,
+    embed,
+    explain,
+    gallery_rows,
+    load_bank,
+    nearest,
+    neighbour_classes,
+    saliency,
+    together,
+)
 from stages.lib.models import build_model, init_rngs
 
 # position: point, label
@@ -226,3 +240,20 @@ def test_gallery_rows_name_each_group_and_caption_each_neighbour_with_its_index(
     assert right.saliency_caption == f"red {top}, blue {second}"
     assert right.groups[0].captions == [f"#{at}" for at in found.neighbours[0, 0]]
     np.testing.assert_array_equal(right.groups[0].digits[0], small_bank.written[found.neighbours[0, 0, 0]])
+
+
+def test_galleries_of_their_own_digits_are_explained_together_each_pointing_at_its_own():
+    def digits(first: int, n: int, training_index=None) -> DigitsToExplain:
+        values = np.arange(first, first + n)
+        return DigitsToExplain(np.full((n, 28, 28), first, np.uint8), np.zeros((n, 28, 28), np.uint8), np.eye(10)[values % 10],
+                               values % 10, training_index)
+
+    train = (digits(0, 3, training_index=np.array([7, 8, 9])), Gallery(np.array([2, 0]), ["c", "a"], Path("train.png"), "train"))
+    test = (digits(5, 2), Gallery(np.array([0, 1]), ["x", "y"], Path("test.png"), "test"))
+    both, galleries = together([train, test])
+    assert both.inputs[:, 0, 0].tolist() == [0, 0, 0, 5, 5] and both.given.tolist() == [0, 1, 2, 5, 6]
+    assert both.training_index.tolist() == [7, 8, 9, -1, -1]  # a digit not from the training set is never excluded
+    assert [gallery.at.tolist() for gallery in galleries] == [[2, 0], [3, 4]]
+    assert [(gallery.captions, gallery.path, gallery.title) for gallery in galleries] == [
+        (["c", "a"], Path("train.png"), "train"), (["x", "y"], Path("test.png"), "test")]
+    assert together([test, test])[0].training_index is None

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from stages.lib import checkpoint
-from stages.lib.fit import HISTORY_COLUMNS, NonFiniteLoss, fingerprint, fit, restore, run_epoch
-from stages.lib.models import build_model, init_rngs
+from stages.lib.fit import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, restore, run_epoch
 from stages.lib.trainer import Trainer
 
 STEPS = 8  # per epoch: 256 training images in batches of 32
@@ -23,14 +22,10 @@ def data(mnist_train):
     return (images[:256], labels[:256]), (images[256:320], labels[256:320])
 
 
-def make_trainer(cfg, train) -> Trainer:
-    return Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, len(train[1]) // cfg.batch_size)
-
-
 @pytest.fixture(scope="module")
 def trainer(train_params, data) -> Trainer:
     """A small vgg_bn run of two epochs, with the shipped schedule and in-step augmentation."""
-    return make_trainer(train_params(model="vgg_bn", width=4, epochs=2, batch_size=32), data[0])
+    return build_trainer(train_params(model="vgg_bn", width=4, epochs=2, batch_size=32), data[0])
 
 
 def fresh(trainer: Trainer):
@@ -45,6 +40,12 @@ def same_state(a, b) -> None:
 
 def without_seconds(history: list[dict]) -> list[dict]:
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
+
+
+def test_a_trainer_takes_every_whole_batch_per_epoch_unless_told(train_params, data):
+    cfg = train_params(width=8, batch_size=64)
+    assert build_trainer(cfg, data[0]).steps_per_epoch == 4  # 256 digits
+    assert build_trainer(cfg, data[0], steps_per_epoch=7).steps_per_epoch == 7
 
 
 def test_fit_runs_every_epoch_and_reports_each_one(trainer, data, capsys):
@@ -107,7 +108,7 @@ def test_a_checkpoint_of_another_run_or_a_damaged_one_is_ignored(trainer, tmp_pa
 def test_a_loss_that_blows_up_stops_the_epoch_before_anything_is_saved(train_params, data):
     cfg = train_params(model="flat_mlp", optimizer="sgd", schedule="constant", learning_rate=10.0, label_smoothing=0.0,
                        batch_size=32, epochs=2)
-    blowing_up = make_trainer(cfg, data[0])
+    blowing_up = build_trainer(cfg, data[0])
     saved = []
     with pytest.raises(NonFiniteLoss) as error:
         fit(blowing_up, blowing_up.initial_state, [], 1, data[1], after_epoch=lambda *args: saved.append(args))

@@ -93,3 +93,11 @@ def test_a_fold_outside_the_list_is_named(project):
     with pytest.raises(UserError, match=r"^fold 2: not one of params\.yaml's audit\.folds = \[0, 1\]"):
         fold_stage.main(["2"])
 
+
+
+def test_a_diverging_fold_names_the_learning_rate(project):
+    project(**{"train.model": "flat_mlp", "train.optimizer": "sgd", "train.learning_rate": 10.0, "train.label_smoothing": 0.0})
+    with pytest.raises(UserError, match=r"^fold 0: the loss became (nan|inf) at epoch 1, step \d+; lower train\.learning_rate \(now 10\.0\); "
+                                        r"the checkpoint of the last good epoch is kept$"):
+        fold_stage.main(["0"])
+    assert not paths.AuditFold.number(0).probs.exists()

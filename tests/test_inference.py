@@ -1,11 +1,11 @@
-"""Predicting probabilities: a Flax model as one function, batches of any size, and test-time
-augmentation (the digit and its four one-pixel shifts)."""
+"""Predicting probabilities: a Flax model as one function, batches of any size, test-time
+augmentation (the digit and its four one-pixel shifts), timed predictions and the second
+training's test scores."""
 
-import jax
 import numpy as np
 import pytest
 
-from stages.lib.inference import TTA_SHIFTS, neural_classifier, predict_proba, shifted
+from stages.lib.inference import TTA_SHIFTS, neural_classifier, predict_proba, score_on_test, shifted, timed_predictions
 from stages.lib.models import build_model, init_rngs
 
 
@@ -16,13 +16,34 @@ def model():
     return model
 
 
-def test_a_network_becomes_a_function_from_digits_to_probabilities(model):
-    images = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
-    probs = neural_classifier(model)(images)
-    assert isinstance(probs, np.ndarray) and probs.shape == (20, 10)
-    expected = jax.nn.softmax(model((images / 255.0).astype(np.float32)[..., None]))
-    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+@pytest.fixture(scope="module")
+def trained(mnist_train, train_params):
+    """A narrow network after one short epoch on real digits, and 500 digits it never saw."""
+    from stages.lib.fit import build_trainer, run_epoch
+
+    images, labels = mnist_train
+    trainer = build_trainer(train_params(model="flat_mlp", width=32, epochs=1, batch_size=32), (images[:2048], labels[:2048]))
+    state, _, _ = run_epoch(trainer, trainer.initial_state, 1)
+    return trainer, state, (images[2048:2548], labels[2048:2548])
+
+
+def test_a_trained_network_predicts_real_digits_as_the_training_loop_scores_them(trained):
+    trainer, state, (images, labels) = trained
+    probs = neural_classifier(trainer.eval_model(state))(images)
+    assert isinstance(probs, np.ndarray) and probs.dtype == np.float32 and probs.shape == (500, 10)
+    assert probs.min() >= 0
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    _, accuracy = trainer.evaluate(state, images, labels)
+    assert accuracy > 0.4  # it learnt something: chance is 0.1
+    # The same answers as the loop's own scoring: same pixel scale, eval mode, the weights it saves.
+    assert (probs.argmax(axis=1) == labels).mean() == pytest.approx(accuracy, abs=1e-9)
+
+
+def test_a_digit_s_probabilities_do_not_depend_on_the_others_in_its_call(model, mnist_train):
+    images = mnist_train[0][:20]
+    classifier = neural_classifier(model)
+    np.testing.assert_allclose(classifier(images[:5]), classifier(images)[:5], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(classifier(images), classifier(images))
 
 
 def test_batches_of_any_size_give_the_same_result(model):
@@ -32,6 +53,15 @@ def test_batches_of_any_size_give_the_same_result(model):
     assert probs.dtype == np.float32 and probs.shape == (23, 10)  # the padding of the last batch is dropped
     np.testing.assert_allclose(probs, predict_proba(classifier, images, 64), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probs, predict_proba(classifier, images, 23), rtol=1e-5, atol=1e-6)
+
+
+def test_no_digits_give_no_rows_without_asking_the_classifier():
+    def never(images):
+        raise AssertionError("called")
+
+    for tta in (False, True):
+        probs = predict_proba(never, np.zeros((0, 28, 28), np.uint8), 7, tta)
+        assert probs.shape == (0, 10) and probs.dtype == np.float32
 
 
 def test_shifts_move_whole_pixels_and_leave_blank_edges():
@@ -75,3 +105,27 @@ def test_test_time_augmentation_of_a_network_gives_distributions_that_differ_fro
     averaged = predict_proba(classifier, images, 4, tta=True)
     np.testing.assert_allclose(averaged.sum(axis=1), 1.0, rtol=1e-5)
     assert not np.allclose(averaged, predict_proba(classifier, images, 4))
+
+
+def test_timed_predictions_are_the_plain_ones_with_their_seconds():
+    calls = []
+
+    def counting(images):
+        calls.append(len(images))
+        return row_of_the_ink(images)
+
+    images = np.zeros((5, 28, 28), np.uint8)
+    images[:, 3, 3] = 255
+    probs, seconds = timed_predictions(counting, images, 2, tta=False)
+    np.testing.assert_array_equal(probs, predict_proba(row_of_the_ink, images, 2))
+    assert seconds >= 0 and calls[:4] == [2, 2, 2, 2]  # one batch first (compilation), untimed, in the same padded shape
+
+
+def test_test_scores_count_the_flagged_digits_predicted_otherwise():
+    images = np.zeros((4, 28, 28), np.uint8)
+    for i, row in enumerate((1, 2, 3, 4)):
+        images[i, row, 5] = 255  # row_of_the_ink predicts 1, 2, 3, 4
+    test = {"images": images, "labels": np.array([1, 2, 0, 0]), "index": np.array([10, 11, 12, 13])}
+    scores = score_on_test(row_of_the_ink, test, flagged=np.array([11, 12, 99]))
+    assert scores["accuracy"] == 0.5 and scores["errors"] == 2
+    assert scores["label_issues"] == 2 and scores["label_issues_predicted_otherwise"] == 1  # 12 is, 11 is not

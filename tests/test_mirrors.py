@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from http_mirror import Mirror, dead_url
 
+from stages.lib import paths
 from stages.lib.errors import UserError
 from stages.lib.mirrors import SHA256, SourceFailed, download_all, fetch, verify
 
@@ -208,3 +209,7 @@ def test_a_folder_missing_one_file_leaves_the_previous_output_untouched(serve, m
     # The three good files were never swapped in: data/raw is exactly what it was before.
     assert [p.name for p in out.iterdir()] == ["from-an-earlier-run"]
     assert [p.name for p in out.parent.iterdir()] == ["raw"]
+
+
+def test_the_files_fetched_are_the_raw_files_the_stages_read():
+    assert list(SHA256) == [path.name for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stages.lib import paths
+from stages.lib.fit import NonFiniteLoss
 from stages.lib.model_training import train_model
 
 PREPARATION = {"deskew": False, "stroke_width": None}
@@ -38,3 +39,11 @@ def test_a_classical_model_fits_in_one_go_into_the_same_layout(tmp_path, train_p
     assert sorted(path.name for path in out.model.iterdir()) == ["model.json", "model.pkl"]
     assert out.checkpoint.parent.is_dir() and not out.checkpoint.exists()  # declared output, nothing to resume
     assert len(out.history.read_text().splitlines()) == 2
+
+
+def test_a_diverging_network_raises_for_its_caller_to_word_and_writes_no_model(tmp_path, train_params, data):
+    cfg = train_params(model="flat_mlp", optimizer="sgd", schedule="constant", learning_rate=10.0, label_smoothing=0.0, epochs=3, batch_size=16)
+    out = paths.TrainOutputs.under(tmp_path / "diverging")
+    with pytest.raises(NonFiniteLoss, match=r"^the loss became (nan|inf) at epoch \d+, step \d+$"):
+        train_model(cfg, *data, out, PREPARATION, run_id="diverging")
+    assert not out.model.exists() and not out.metrics.exists()

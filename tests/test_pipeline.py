@@ -6,7 +6,6 @@ depends on, so the tests only share the first experiment (`first_run`), not each
 Runs use a small slice of MNIST and a narrow network, to finish in a few minutes on two CPU cores.
 """
 
-import csv
 import json
 import re
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 import yaml
@@ -73,9 +73,8 @@ class Workspace:
     def json(self, path: str) -> dict:
         return json.loads((self.root / path).read_text())
 
-    def csv(self, path: str) -> list[dict]:
-        with open(self.root / path, newline="") as f:
-            return list(csv.DictReader(f))
+    def csv(self, path: str) -> pd.DataFrame:
+        return pd.read_csv(self.root / path)
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +134,14 @@ def test_first_experiment_runs_every_stage_and_writes_sensible_outputs(workspace
         assert test["labels"].shape == (TEST_DIGITS,)
         np.testing.assert_array_equal(test["index"], np.arange(TEST_DIGITS))
     counts = workspace.csv("eval/digit_counts.csv")
-    assert [int(row["digit"]) for row in counts] == list(range(10))
-    assert sum(int(row["test"]) for row in counts) == TEST_DIGITS
+    assert counts["digit"].tolist() == list(range(10))
+    assert counts["test"].sum() == TEST_DIGITS
 
     # train: the model the params asked for, and one history row per epoch
     description = workspace.json("data/model/model.json")
     assert description["model"] == "vgg_bn" and description["width"] == 8
     assert (root / "data/model/model.msgpack").stat().st_size > 0
-    assert [int(row["epoch"]) for row in workspace.csv("eval/train_history.csv")] == [1, 2]
+    assert workspace.csv("eval/train_history.csv")["epoch"].tolist() == [1, 2]
 
     # evaluate: metrics far above chance, per-digit scores, one confusion row per test digit, the examples shown
     metrics = workspace.json("eval/metrics.json")
@@ -150,27 +149,27 @@ def test_first_experiment_runs_every_stage_and_writes_sensible_outputs(workspace
     assert metrics["accuracy"] == accuracy > 0.5
     assert metrics["temperature"] > 0 and metrics["ece_after"] <= metrics["ece_before"]
     reliability = workspace.csv("eval/reliability.csv")
-    assert [row["probabilities"] for row in reliability][0] == "raw" and {row["probabilities"] for row in reliability} == {"raw", "calibrated"}
+    assert reliability["probabilities"].iloc[0] == "raw" and set(reliability["probabilities"]) == {"raw", "calibrated"}
     per_digit = workspace.csv("eval/per_digit.csv")
-    assert [int(row["digit"]) for row in per_digit] == list(range(10))
-    assert list(per_digit[0]) == ["digit", "precision", "recall", "f1", "support"]
+    assert per_digit["digit"].tolist() == list(range(10))
+    assert list(per_digit.columns) == ["digit", "precision", "recall", "f1", "support"]
     confusion = workspace.csv("eval/confusion.csv")
     assert len(confusion) == TEST_DIGITS
-    right = sum(row["actual"] == row["predicted"] for row in confusion)
+    right = (confusion["actual"] == confusion["predicted"]).sum()
     assert right / TEST_DIGITS == pytest.approx(metrics["accuracy"])
-    assert [int(row["support"]) for row in per_digit] == [sum(int(r["actual"]) == digit for r in confusion) for digit in range(10)]
-    assert all(0 <= float(row[key]) <= 1 for row in per_digit for key in ("precision", "recall", "f1"))
+    assert per_digit["support"].tolist() == [(confusion["actual"] == digit).sum() for digit in range(10)]
+    assert per_digit[["precision", "recall", "f1"]].stack().between(0, 1).all()
     examples = workspace.csv("data/eval/examples.csv")
     assert 0 < len(examples) <= 2 * BASE["evaluate.examples"]
-    for row in examples:
-        assert int(row["index"]) < TEST_DIGITS
-        assert (root / "data/eval/examples" / f"{row['index']}.png").is_file()
+    for index in examples["index"]:
+        assert index < TEST_DIGITS
+        assert (root / "data/eval/examples" / f"{index}.png").is_file()
     assert (root / "data/eval/examples.png").stat().st_size > 0
 
     # ambiguous: per definition, PNGs named by test index, a table and a gallery; the summary
     assert len(DEFINITIONS) == 5
     summary = workspace.json("data/ambiguous/summary.json")
-    assert set(summary) == set(DEFINITIONS)
+    assert set(summary) == {*DEFINITIONS, "temperature"}
     for name in DEFINITIONS:
         folder = root / "data/ambiguous" / name
         pictures = sorted(int(path.stem) for path in folder.glob("*.png"))
@@ -188,7 +187,7 @@ def test_second_experiment_reruns_only_what_changed(workspace, first_run):
     assert "Stage 'download' didn't change, skipping" in output
     assert "Stage 'preprocess' didn't change, skipping" in output
     assert ran_stages(output) == list(AFTER_PREPROCESS)
-    assert [int(row["epoch"]) for row in workspace.csv("eval/train_history.csv")] == [1, 2, 3]
+    assert workspace.csv("eval/train_history.csv")["epoch"].tolist() == [1, 2, 3]
 
     changes = workspace.dvc_json("metrics", "diff", "base", "more-epochs")["eval/metrics.json"]
     before, after = json.loads(first_run["metrics"]), workspace.json("eval/metrics.json")
@@ -224,7 +223,7 @@ def stage_process(parent: subprocess.Popen, stage: str) -> psutil.Process | None
 
 
 def train_results(workspace: Workspace) -> tuple[bytes, list[tuple]]:
-    history = [tuple(row[key] for key in HISTORY_RESULTS) for row in workspace.csv("eval/train_history.csv")]
+    history = [tuple(row) for row in workspace.csv("eval/train_history.csv")[list(HISTORY_RESULTS)].itertuples(index=False)]
     return (workspace.root / "data/model/model.msgpack").read_bytes(), history
 
 
@@ -255,7 +254,7 @@ def test_a_killed_training_resumes_and_ends_as_if_never_stopped(workspace, first
     resumed = re.search(r"resuming after epoch (\d)", resumed_output)
     assert resumed and int(resumed[1]) < 3, resumed_output
     resumed_model, resumed_history = train_results(workspace)
-    assert [row[0] for row in resumed_history] == ["1", "2", "3"]
+    assert [row[0] for row in resumed_history] == [1, 2, 3]
 
     shutil.rmtree(checkpoint.parent)
     uninterrupted_output = workspace.run(sys.executable, "-m", "stages.train")

@@ -3,6 +3,7 @@ set is chosen is tests/test_split.py's)."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from stages.lib import paths
 from stages.lib.deskew import deskew
 from stages.lib.errors import UserError
 from stages.lib.idx import load_split
+from stages.lib.params import with_settings
 from stages.lib.stroke import stroke_widths
-from stages.preprocess import TEST_FILES, TRAIN_FILES, main
+from stages.preprocess import main
 
 SUBSET = dict(train_subset=2000, test_subset=500, val_size=200, seed=0, deskew=True)
 
@@ -24,8 +26,8 @@ def workdir(tmp_path, monkeypatch, repo_root, mnist_mirror):
     """A project folder with the repository's params.yaml (small subset, one copy) and the real raw files."""
     raw = tmp_path / paths.RAW
     raw.mkdir(parents=True)
-    for name in TRAIN_FILES + TEST_FILES:
-        shutil.copy(mnist_mirror / name, raw / name)
+    for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS):
+        shutil.copy(mnist_mirror / path.name, raw / path.name)
     monkeypatch.chdir(tmp_path)
     set_params(repo_root, copies=1)
     return tmp_path
@@ -33,12 +35,11 @@ def workdir(tmp_path, monkeypatch, repo_root, mnist_mirror):
 
 def set_params(repo_root, copies=None, **preprocess):
     """The repository's params.yaml with the small subset and then `preprocess` in its preprocess section."""
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["preprocess"].update({**SUBSET, **preprocess})
+    settings = {f"preprocess.{key}": value for key, value in {**SUBSET, **preprocess}.items()}
     if copies is not None:
-        params["preprocess"]["augment"]["copies"] = copies
-    with open("params.yaml", "w") as f:
-        yaml.safe_dump(params, f)
+        settings["preprocess.augment.copies"] = copies
+    params = with_settings(yaml.safe_load((repo_root / "params.yaml").read_text()), settings)
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def load(split: str) -> dict[str, np.ndarray]:
@@ -67,7 +68,7 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
 
     # Every image seen in training or validation is one of the first 2000 training images, deskewed;
     # the two sets are disjoint and together make up all of them.
-    raw_images, raw_labels = load_split(*(paths.RAW / name for name in TRAIN_FILES))
+    raw_images, raw_labels = load_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
     expected = deskew(raw_images[:2000])
     seen = np.concatenate([train["images"][:1800], val["images"]]).reshape(2000, -1)
     assert sorted(map(bytes, seen)) == sorted(map(bytes, expected.reshape(2000, -1)))
@@ -79,7 +80,7 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert np.array_equal(val["images"], deskew(raw_images[val["index"]])) and np.array_equal(val["labels"], raw_labels[val["index"]])
 
     assert np.array_equal(test["images"], deskew(test["original"]))
-    test_raw, _ = load_split(*(paths.RAW / name for name in TEST_FILES))
+    test_raw, _ = load_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
     assert np.array_equal(test["original"], test_raw[:500])
 
     lines = (workdir / "eval" / "digit_counts.csv").read_text().splitlines()
@@ -135,7 +136,7 @@ def test_validation_set_too_small_to_stratify(workdir, repo_root):
 
 
 def test_corrupt_raw_file_leaves_no_prepared_data(workdir):
-    (workdir / paths.RAW / TEST_FILES[1]).write_bytes(b"not gzip at all")
+    (workdir / paths.RAW_TEST_LABELS).write_bytes(b"not gzip at all")
     with pytest.raises(UserError, match="t10k-labels-idx1-ubyte.gz: not a gzip file"):
         main()
     assert not (workdir / "data" / "prepared").exists()

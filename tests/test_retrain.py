@@ -78,6 +78,25 @@ def test_without_the_audit_or_with_another_one_it_names_the_file_and_the_command
     assert not paths.RETRAIN_JSON.exists() and not paths.RETRAIN.model.exists()
 
 
+@pytest.mark.parametrize(("broken", "message"), [
+    (lambda table: table.drop(columns="label_quality"), r"missing column\(s\) label_quality"),
+    (lambda table: pd.concat([table, table.iloc[:1]]), r"a digit appears twice"),
+], ids=["missing column", "digit twice"])
+def test_an_unusable_audit_table_names_the_file_what_is_wrong_and_the_command(project, broken, message):
+    broken(pd.read_csv(project / paths.AUDIT_TRAIN_QUALITY)).to_csv(project / paths.AUDIT_TRAIN_QUALITY, index=False)
+    with pytest.raises(UserError, match=rf"^data/audit/train/quality\.csv: {message}; run the label audit first: dvc repro audit/dvc\.yaml$"):
+        retrain_stage.main()
+
+
+def test_other_digits_name_the_training_set_and_the_key_that_may_differ(project):
+    quality = pd.read_csv(project / paths.AUDIT_TRAIN_QUALITY)
+    quality.iloc[1:].to_csv(project / paths.AUDIT_TRAIN_QUALITY, index=False)
+    with pytest.raises(UserError, match=r"^data/audit/train/quality\.csv: made for other training digits than data/prepared/train\.npz "
+                                        r"\(training digit 0 is not in it; another preprocess\.train_subset\?\); "
+                                        r"run the label audit first: dvc repro audit/dvc\.yaml$"):
+        retrain_stage.main()
+
+
 def test_more_hard_digits_than_there_are_names_the_key(project, edit_params):
     edit_params(project, {"retrain.hard_digits": TRAIN})
     with pytest.raises(UserError, match=r"^params\.yaml: retrain\.hard_digits = 600: only 597 training digits are not flagged$"):

@@ -28,15 +28,15 @@ def prepared(tmp_path_factory, mnist_train):
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root, prepared):
-    """A working folder with data/prepared and a params.yaml whose train section `configure` edits."""
+def project(tmp_path, monkeypatch, repo_root, prepared, edit_params):
+    """A working folder with data/prepared and a params.yaml whose train section `configure` edits
+    (on top of the shipped params, a narrow network for 2 epochs)."""
     shutil.copytree(prepared, tmp_path / "data" / "prepared")
     monkeypatch.chdir(tmp_path)
 
     def configure(**train):
-        params = yaml.safe_load((repo_root / "params.yaml").read_text())
-        params["train"].update({"width": 8, "epochs": 2, "batch_size": 64, **train})
-        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        shutil.copy(repo_root / "params.yaml", tmp_path)
+        edit_params(tmp_path, {f"train.{key}": value for key, value in {"width": 8, "epochs": 2, "batch_size": 64, **train}.items()})
 
     configure()
     return configure

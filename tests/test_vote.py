@@ -2,10 +2,10 @@
 vote is tests/test_committee.py's)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
-import yaml
 
 from stages import train as train_stage
 from stages import vote
@@ -14,7 +14,7 @@ from stages.lib.errors import UserError
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, repo_root, mnist_train):
+def project(tmp_path, monkeypatch, repo_root, mnist_train, edit_params):
     """A folder with a small real data/prepared and params.yaml naming two quick members."""
     images, labels = mnist_train
     prepared = tmp_path / "data/prepared"
@@ -23,10 +23,9 @@ def project(tmp_path, monkeypatch, repo_root, mnist_train):
     test = slice(1100, 1300)
     save_npz(prepared / "test.npz", images=images[test], labels=labels[test], original=images[test], index=np.arange(200))
     (prepared / "preparation.json").write_text('{"deskew": false}')
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["train"].update(epochs=2, batch_size=32)
-    params["committee"] = {"models": ["knn", "flat_mlp"], "seeds": [7], "tta": False}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(repo_root / "params.yaml", tmp_path)
+    edit_params(tmp_path, {"train.epochs": 2, "train.batch_size": 32,
+                           "committee.models": ["knn", "flat_mlp"], "committee.seeds": [7], "committee.tta": False})
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -7,10 +7,13 @@ a label issue is a digit whose label, rather than the model, is probably wrong.
 Equal scores are ordered by position, so the same probabilities always give the same list.
 """
 
+import os
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
+from stages.lib.errors import UserError
 
 # Stops log(0) for a probability of exactly zero; contributes nothing measurable to the entropy.
 _EPSILON = 1e-12
@@ -129,8 +132,21 @@ SCORES = {"confident_wrong": ("confidence", True), "least_confident": ("confiden
 def cutoffs(summary: dict) -> dict[str, float]:
     """Each definition's cutoff score: that of the last digit in its table of the `ambiguous`
     stage's summary.json (a definition that kept no digit has no cutoff; definitions without a
-    one-digit score, not in `SCORES`, are skipped)."""
+    one-digit score, not in `SCORES`, are skipped). The scores are those of probabilities
+    calibrated with `calibration_temperature(summary)`: a new digit's must be calibrated the same
+    way before `verdicts` compares them."""
     return {name: summary[name]["digits"][-1][SCORES[name][0]] for name in SCORES if summary.get(name, {}).get("digits")}
+
+
+def calibration_temperature(summary: dict, source: str | os.PathLike) -> float:
+    """The temperature that calibrated the probabilities the `ambiguous` stage ranked (summary.json's
+    `temperature`, the evaluate stage's). `UserError` naming `source` (the summary's file) when it
+    is missing or not a positive number: a summary written before the stage recorded it."""
+    found = summary.get("temperature") if isinstance(summary, dict) else None
+    if isinstance(found, bool) or not isinstance(found, int | float) or not found > 0:
+        raise UserError(f"{source}: no calibration temperature (written by an older ambiguous stage); "
+                        "rerun the ambiguous stage (dvc repro)")
+    return float(found)
 
 
 def verdicts(table: pd.DataFrame, cutoff: dict[str, float], labels: np.ndarray | None = None) -> pd.Series:

@@ -3,9 +3,9 @@
 Fold k's model trains on every fold but k, minus a small stratified validation slice of those folds
 (it watches training, as the main model's validation set does), and predicts fold k, which it
 never saw (`fold_split`). Put together, the folds give every digit a probability from a model that
-never trained on it (`out_of_fold`), which is what confident learning (`stages.lib.label_issues`)
-needs. `issue_table` turns its ranking into a table of digits named by their place in the official
-MNIST file.
+never trained on it (`out_of_fold`; `fold_fits` and `combine_folds` for the folds' files), which is
+what confident learning (`stages.lib.label_issues`) needs. `issue_table` turns its ranking into a
+table of digits named by their place in the official MNIST file.
 """
 
 from pathlib import Path
@@ -20,6 +20,9 @@ from stages.lib.split import split_validation
 AUDIT_COLUMNS = ["split", "index", "given_label", "suggested_label", "label_quality", "rank"]
 VAL_DIGITS = 1000  # the validation slice of a fold model's training folds, at most...
 VAL_SHARE = 0.1  # ...this share of them, so that small subsets still leave most digits to train on
+# What a fold writes: the official `positions` of its held-out digits, their given `labels`, their
+# `probs` (n, 10), and its probabilities of every test digit, `test_probs`.
+FOLD_ARRAYS = ("positions", "labels", "probs", "test_probs")
 
 
 def training_digits(images_path: Path, labels_path: Path, subset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +79,22 @@ def out_of_fold(n: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarra
     if not covered.all():
         raise ValueError(f"no fold held out digit {int(np.argmin(covered))} (of {n})")
     return probs
+
+
+def fold_fits(fold: dict[str, np.ndarray], labels: np.ndarray, n_test: int) -> bool:
+    """Whether one fold's `FOLD_ARRAYS` can describe these training digits (`labels`, by position)
+    and `n_test` test digits: shapes that agree, positions among the digits, the same given labels."""
+    positions = fold["positions"]
+    return (fold["test_probs"].shape == (n_test, 10) and fold["probs"].shape == (len(positions), 10)
+            and positions.min(initial=0) >= 0 and positions.max(initial=0) < len(labels)
+            and np.array_equal(fold["labels"], labels[positions]))
+
+
+def combine_folds(n: int, folds: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold probabilities of all `n` training digits (`out_of_fold`), the folds' mean test
+    probabilities) from every fold's `FOLD_ARRAYS`; ValueError as `out_of_fold`."""
+    probs = out_of_fold(n, [(fold["positions"], fold["probs"]) for fold in folds])
+    return probs, np.mean([fold["test_probs"] for fold in folds], axis=0)
 
 
 def issue_table(split: str, issues: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:

@@ -6,7 +6,8 @@ sharpens under-confident ones (label smoothing makes a model under-confident). I
 which digit is predicted, so accuracy is untouched and only the confidence moves.
 
 The expected calibration error (ECE) and the reliability table measure the gap between confidence
-and accuracy, the table in the shape a `dvc plots` reliability diagram reads.
+and accuracy, the table in the shape a `dvc plots` reliability diagram reads. `calibrate`,
+`calibration_figures` and `reliability_tables` are the evaluate stage's whole use of them.
 
 The pipeline stores probabilities rather than logits; `logits_from_probs` turns them back into
 logits that serve just as well, because softmax is shift-invariant: log(p) differs from the
@@ -23,6 +24,7 @@ _EPSILON = 1e-12
 # The temperatures searched: 1/100 to 100, wide enough for any model that learnt something. When the
 # likelihood keeps improving towards a bound (every digit right and separable), the bound is returned.
 _LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
+BINS = 15  # equal-width confidence bins of the reliability table and the expected calibration error
 
 
 def logits_from_probs(probs: np.ndarray) -> np.ndarray:
@@ -65,7 +67,7 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1).astype(np.float32)
 
 
-def reliability_table(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> pd.DataFrame:
+def reliability_table(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> pd.DataFrame:
     """Confidence against accuracy in `bins` equal-width confidence bins over [0, 1].
 
     A digit's confidence is its highest probability, and it counts as correct when that digit is
@@ -88,8 +90,38 @@ def reliability_table(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> 
     return table.drop(columns="bin")
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
     """ECE: |accuracy - mean confidence| of each bin of `reliability_table`, weighted by its share of
     the digits. 0 for a calibrated model, at most 1. ValueError on empty input."""
     table = reliability_table(probs, labels, bins)
     return float((table["count"] * (table["accuracy"] - table["confidence"]).abs()).sum() / table["count"].sum())
+
+
+def calibrate(probs: np.ndarray, val_probs: np.ndarray, val_labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """(`probs` temperature-scaled, float32; the temperature), fitted on held-out digits' `val_probs`,
+    predicted as `probs` were (same batch size, same views), and their `val_labels`. ValueError when
+    no temperature can be fitted (no held-out digits)."""
+    temperature = fit_temperature(logits_from_probs(val_probs), val_labels)
+    return apply_temperature(logits_from_probs(probs), temperature), temperature
+
+
+def calibration_figures(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
+    """`temperature`, `ece_before` / `ece_after` (of the `raw` and the `calibrated` probabilities)
+    and `loss_calibrated` (`stages.lib.metrics.summarize`'s loss of the calibrated ones), rounded to
+    6 decimals like the other metrics."""
+    from stages.lib.metrics import summarize  # scikit-learn: imported only where needed
+
+    return {
+        "temperature": round(temperature, 6),
+        "ece_before": round(expected_calibration_error(raw, labels), 6),
+        "ece_after": round(expected_calibration_error(calibrated, labels), 6),
+        "loss_calibrated": summarize(calibrated, labels)["loss"],
+    }
+
+
+def reliability_tables(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Both `reliability_table`s, raw rows then calibrated ones, rounded to 6 decimals, with a first
+    column `probabilities` ("raw" or "calibrated")."""
+    tables = [reliability_table(p, labels).assign(probabilities=name) for name, p in (("raw", raw), ("calibrated", calibrated))]
+    table = pd.concat(tables, ignore_index=True).round(6)
+    return table[["probabilities", *(column for column in table.columns if column != "probabilities")]]

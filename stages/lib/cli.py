@@ -3,14 +3,19 @@
     mnist-dvc predict PATH...                     files or folders of images; one line per digit
     mnist-dvc predict PATH... --json | --csv      the same for machines
     mnist-dvc predict PATH... --show sheet.png    each input beside the 28x28 digit the model saw
+                                                  (the first own_digits.SHEET_DIGITS digits)
     mnist-dvc predict --kaggle test.csv --out submission.csv   Kaggle's Digit Recognizer format
+                                                  (with --json, --csv or --show as well, if asked)
     mnist-dvc serve [--port 8000]                 a page to draw or upload a digit (127.0.0.1)
     mnist-dvc launch --processes N [--cpu-devices D] -- python -m stages.train
                                                   one command as N cooperating JAX processes here
 
 The model is data/model and the ambiguity cutoffs come from data/ambiguous/summary.json, both
-made by `dvc repro` (or `--model` / `--ambiguous` elsewhere). Exit status 1 when any input failed
-(each named on its own line), 0 otherwise.
+made by `dvc repro` (or `--model` / `--ambiguous` elsewhere), with the temperature that calibrated
+the probabilities the cutoffs were drawn from: every probability shown is calibrated with it.
+Results go to stdout; status lines (a file written) and errors to stderr, so `--json` and `--csv`
+stay machine-readable. Exit status 1 when any input failed (a file that is no readable digit, a
+folder without image files: each named on its own line), 0 otherwise.
 """
 
 import argparse
@@ -23,47 +28,48 @@ from stages.lib.errors import UserError
 
 def run_predict(args: argparse.Namespace) -> int:
     from stages.lib import own_digits
-    from stages.lib.ambiguity import cutoffs
+    from stages.lib.ambiguity import calibration_temperature, cutoffs
     from stages.lib.model_files import load_classifier, preparation
     from stages.lib.npz import read_json
 
+    summary = read_json(args.ambiguous, "ambiguous")
+    temperature = calibration_temperature(summary, args.ambiguous)
     prepared_as = preparation(args.model)
     if args.kaggle:
         batch = own_digits.from_kaggle(args.kaggle, prepared_as)
     else:
-        batch = own_digits.from_files(args.paths, prepared_as, keep_inputs=bool(args.show))
-    table = own_digits.predict(load_classifier(args.model), batch, cutoffs(read_json(args.ambiguous, "ambiguous")))
+        batch = own_digits.from_files(args.paths, prepared_as, keep_inputs=own_digits.SHEET_DIGITS if args.show else 0)
+    table = own_digits.predict(load_classifier(args.model), batch, cutoffs(summary), temperature)
     for failure in batch.failures:
         print(f"error: {failure}", file=sys.stderr)
     if args.kaggle:
         from stages.lib.kaggle import write_submission
 
         write_submission(args.out, table["prediction"].to_numpy())
-        print(f"{args.out}: {len(table)} predictions")
-    elif args.json:
+        print(f"{args.out}: {len(table)} predictions", file=sys.stderr)
+    if args.json:
         print(table.to_json(orient="records", indent=2))
     elif args.csv:
         print(table.to_csv(index=False, lineterminator="\n"), end="")
-    else:
+    elif not args.kaggle:
         for row in table.itertuples():
             verdict = f"ambiguous: {row.ambiguous}" if row.ambiguous else "clear"
             print(f"{row.name}: {row.prediction} (p={row.confidence:.3f}), second {row.second} "
                   f"(p={row.second_confidence:.3f}), {verdict}")
     if args.show:
-        from stages.lib.pictures import save_sheet
-
-        captions = [f"{row.prediction} p={row.confidence:.2f}\n2nd {row.second}" for row in table.itertuples()]
-        save_sheet(batch.inputs, batch.digits, captions, args.show)
-        print(f"{args.show}: {len(table)} digits")
+        shown = own_digits.save_sheet(batch, table, args.show)
+        count = f"{shown} digits" if shown == len(table) else f"the first {shown} of {len(table)} digits"
+        print(f"{args.show}: {count}", file=sys.stderr)
     return 1 if batch.failures else 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from stages.lib.ambiguity import cutoffs
+    from stages.lib.ambiguity import calibration_temperature, cutoffs
     from stages.lib.npz import read_json
     from stages.lib.web import serve
 
-    serve(args.model, cutoffs(read_json(args.ambiguous, "ambiguous")), host=args.host, port=args.port)
+    summary = read_json(args.ambiguous, "ambiguous")
+    serve(args.model, cutoffs(summary), calibration_temperature(summary, args.ambiguous), host=args.host, port=args.port)
     return 0
 
 
@@ -86,13 +92,14 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--kaggle", type=Path, help="a Kaggle Digit Recognizer CSV (pixel0..pixel783, optional label)")
     predict.add_argument("--out", type=Path, help="with --kaggle: the submission CSV to write (ImageId,Label)")
     output = predict.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON records instead of lines")
-    output.add_argument("--csv", action="store_true", help="print CSV instead of lines")
-    predict.add_argument("--show", type=Path, help="write a PNG sheet: each input beside the digit the model saw")
+    output.add_argument("--json", action="store_true", help="print JSON records instead of lines (also with --kaggle)")
+    output.add_argument("--csv", action="store_true", help="print CSV instead of lines (also with --kaggle)")
+    predict.add_argument("--show", type=Path, help="write a PNG sheet: each input beside the digit the model saw "
+                                                   "(the first ones, if there are many)")
     for command in (predict, commands.add_parser("serve", help="a local page to draw or upload digits")):
         command.add_argument("--model", type=Path, default=paths.MODEL, help=f"the trained model's folder (default {paths.MODEL})")
         command.add_argument("--ambiguous", type=Path, default=paths.AMBIGUOUS_SUMMARY,
-                             help=f"the ambiguous stage's summary, for its cutoffs (default {paths.AMBIGUOUS_SUMMARY})")
+                             help=f"the ambiguous stage's summary, for its cutoffs and calibration temperature (default {paths.AMBIGUOUS_SUMMARY})")
     launch = commands.add_parser("launch", help="run a command as N cooperating JAX processes on this machine")
     launch.add_argument("--processes", type=int, required=True, help="how many processes")
     launch.add_argument("--cpu-devices", type=int, help="JAX CPU devices per process (JAX_NUM_CPU_DEVICES), for trying it on a CPU")

@@ -11,9 +11,8 @@ found (audit/dvc.yaml), as the first system this project reproduces proposed and
   step's own augmentation, so the model sees more of the digits it finds hard without memorising them.
 
 Digits are matched by their `index` in the official training file, which data/prepared/train.npz
-carries for every digit (and every cached copy). Errors name the audit file and the command that
-makes it: a table that is missing, unreadable, or made for other training digits (another
-`preprocess.train_subset`) is a `UserError`.
+carries for every digit (and every cached copy). A table that is missing, unreadable, or made for
+other training digits raises `AuditTableError` naming the file; remaking it is the caller's to say.
 """
 
 from pathlib import Path
@@ -22,40 +21,55 @@ import numpy as np
 import pandas as pd
 
 from stages.lib.distortions import distort
-from stages.lib.errors import UserError
 
-RUN_AUDIT = "run the label audit first: dvc repro audit/dvc.yaml"
 ISSUE_KEYS = ["index", "given_label"]
 QUALITY_KEYS = ["index", "given_label", "label_quality"]
 
 
+class AuditTableError(ValueError):
+    """An audit table that cannot be used: the file (`path`) and what is wrong with it (`problem`)."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
+
+class OtherDigits(AuditTableError):
+    """An audit table that scored other training digits than the ones given; `difference` names the
+    first digit it lacks, or says that their given labels differ."""
+
+    def __init__(self, path: Path, difference: str):
+        super().__init__(path, f"made for other training digits ({difference})")
+        self.difference = difference
+
+
 def read_audit_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """The audit's CSV at `path` with at least `columns`; missing, unreadable or incomplete is a
-    `UserError` naming the file and the command that writes it."""
+    """The audit's CSV at `path` with at least `columns`; missing, unreadable or incomplete raises
+    `AuditTableError`."""
     try:
         table = pd.read_csv(path)
     except FileNotFoundError:
-        raise UserError(f"{path}: not found; {RUN_AUDIT}") from None
+        raise AuditTableError(path, "not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: unreadable ({str(error).splitlines()[0]}); {RUN_AUDIT}") from None
+        raise AuditTableError(path, f"unreadable ({str(error).splitlines()[0]})") from None
     missing = [column for column in columns if column not in table.columns]
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; {RUN_AUDIT}")
+        raise AuditTableError(path, f"missing column(s) {', '.join(missing)}")
     return table
 
 
 def check_same_digits(index: np.ndarray, labels: np.ndarray, quality: pd.DataFrame, path: Path) -> pd.Series:
-    """Every digit's label quality, by official index, after checking that the audit scored exactly
-    these training digits (each `index` there, with the same given label); else a `UserError`."""
+    """Every digit's label quality, by official index, after checking that the audit table read from
+    `path` scored exactly these training digits (each `index` there, with the same given label):
+    `OtherDigits` if not, `AuditTableError` when a digit appears twice."""
     scored = quality.set_index("index")
     if not scored.index.is_unique:
-        raise UserError(f"{path}: a digit appears twice; {RUN_AUDIT}")
+        raise AuditTableError(path, "a digit appears twice")
     known = np.isin(index, scored.index.to_numpy())
     if not known.all() or not np.array_equal(scored.loc[index, "given_label"].to_numpy(), labels):
         unscored = int(index[~known][0]) if not known.all() else None
         what = f"training digit {unscored} is not in it" if unscored is not None else "its given labels differ"
-        raise UserError(f"{path}: made for other training digits than data/prepared/train.npz ({what}; "
-                        f"another preprocess.train_subset?); {RUN_AUDIT}")
+        raise OtherDigits(path, what)
     return scored["label_quality"]
 
 

@@ -9,14 +9,15 @@ vertical. The shear is about the digit's own centre of mass: an upright digit is
 and no digit is moved.
 
 Because the shear moves each row sideways by a constant amount, it is a 1-D linear interpolation
-along every row, done here for a whole batch at once with plain numpy: about 1.2 s of CPU time
-for all 70,000 MNIST images, several times less than one scipy map_coordinates call on the stack.
+along every row, done here for a whole batch at once with plain numpy: cheaper than a general 2-D
+resampler such as scipy's map_coordinates, which would interpolate along both axes for nothing.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-SIDE = 28
+from stages.lib.idx import IMAGE_SIDE as SIDE
+
 _CHUNK = 4096  # images per step: keeps temporaries small enough to stay fast on a shared machine
 _COORDS = np.arange(SIDE, dtype=np.float64)
 # Per-pixel weights for the raw moments: 1, r, c, r^2 and r*c, one column each.

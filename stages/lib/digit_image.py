@@ -6,7 +6,8 @@ digit's longer side 20 pixels with grey anti-aliased edges, its centre of mass a
 photo, a scan or a drawing from a paint program is none of that, so it goes through the same steps:
 
 1. decoding (PNG, JPEG, BMP, GIF's first frame, WebP) to grey, with the camera's EXIF rotation
-   applied and transparent pixels composited over the paper;
+   applied and transparent pixels composited over the paper (pictures over `MAX_PIXELS`, 4096x4096,
+   are refused from their header, undecoded);
 2. finding which side is paper: the median of the outermost pixels is the paper's grey, and the ink
    is whichever of the darkest and the brightest pixel lies further from it, so dark ink on light
    paper and light ink on a blackboard both work;
@@ -16,6 +17,7 @@ photo, a scan or a drawing from a paint program is none of that, so it goes thro
 """
 
 import io
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,16 +26,24 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stages.lib.errors import UserError, read_user_file
+from stages.lib.idx import IMAGE_SIDE as SIDE
 from stages.lib.preparation import prepare
 
-SIDE = 28
 BOX = 20  # the longer side of the ink, as in MNIST
 CENTRE = 14.0  # MNIST's centres of mass average (14.0, 14.0) in row/column index, each within +-0.5
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
+# The most pixels a picture may have: 4096x4096, more than a 12-megapixel phone photo (4000x3000).
+# Checked in the header, before decoding: a small file of a plain colour can declare a huge picture,
+# and decoding plus the float copies of `prepare_digit` take some 20 bytes a pixel.
+MAX_PIXELS = 4096 * 4096
 MIN_CONTRAST = 0.1  # ink must differ from the paper by a tenth of the grey scale (about 26 levels) to count
 # Soft threshold, as fractions of the ink's contrast: paper below LOW, full ink above HIGH, a ramp between.
 LOW, HIGH = 0.25, 0.75
+
+
+class TooManyPixels(UserError):
+    """A picture with more than `MAX_PIXELS` pixels, refused before it is decoded."""
 
 
 def image_files(paths: Iterable[Path]) -> list[Path]:
@@ -60,11 +70,23 @@ def prepare_digit(source: str | os.PathLike | bytes, preparation: dict, *, name:
     (the model's own deskewing and stroke normalisation).
 
     Raises `UserError`, one line naming the file (`name`, else the path, else "upload"), when the
-    file is missing, unreadable, empty, not a picture in a supported format, cut short or corrupt,
-    or holds no ink (contrast below `MIN_CONTRAST`).
+    file is missing, unreadable, empty, not a picture in a supported format, larger than
+    `MAX_PIXELS` (`TooManyPixels`), cut short or corrupt, or holds no ink (contrast below `MIN_CONTRAST`).
     """
     source_name = name or (str(source) if not isinstance(source, bytes) else "upload")
-    grey = _paper_on_grey(_decode(source, source_name))
+    return digit_from_grey(read_grey(source, source_name), preparation, source_name)
+
+
+def read_grey(source: str | os.PathLike | bytes, source_name: str) -> np.ndarray:
+    """Step 1 of `prepare_digit`: the picture in `source` as grey float32 (H, W) in [0, 1], upright,
+    see-through pixels replaced by paper: what `digit_from_grey` takes, and what a person should be
+    shown as the input. `UserError` naming `source_name` as `prepare_digit` describes."""
+    return _paper_on_grey(_decode(source, source_name))
+
+
+def digit_from_grey(grey: np.ndarray, preparation: dict, source_name: str) -> np.ndarray:
+    """Steps 2 to 5 of `prepare_digit` on a `read_grey` picture: uint8 (28, 28), white on black;
+    `UserError` naming `source_name` when it holds no ink."""
     paper = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
     lowest, highest = float(grey.min()), float(grey.max())
     difference = paper - grey if paper - lowest >= highest - paper else grey - paper
@@ -111,7 +133,8 @@ def mnist_layout(ink: np.ndarray) -> np.ndarray:
 
 
 def _decode(source: str | os.PathLike | bytes, source_name: str) -> Image.Image:
-    """The first frame of the picture, decoded in full and turned upright by its EXIF orientation."""
+    """The first frame of the picture, decoded in full and turned upright by its EXIF orientation;
+    its size is checked against `MAX_PIXELS` from the header, before decoding."""
     if isinstance(source, bytes):
         data = source
     else:
@@ -120,14 +143,22 @@ def _decode(source: str | os.PathLike | bytes, source_name: str) -> Image.Image:
         raise UserError(f"{source_name}: empty file")
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise _too_many_pixels(source_name, f"{width}x{height} pixels")
         image.load()
         return ImageOps.exif_transpose(image)
     except UnidentifiedImageError:
         raise UserError(f"{source_name}: not a PNG, JPEG, BMP, GIF or WebP picture (or cut short within its header)") from None
-    except Image.DecompressionBombError as error:
-        raise UserError(f"{source_name}: too large: {error}") from None
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(source_name, f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise UserError(f"{source_name}: cannot be decoded (cut short or corrupt): {error}") from None
+
+
+def _too_many_pixels(source_name: str, size: str) -> TooManyPixels:
+    side = math.isqrt(MAX_PIXELS)
+    return TooManyPixels(f"{source_name}: too large: {size}; the limit is {MAX_PIXELS:,} ({side}x{side}), so scale the picture down")
 
 
 def _paper_on_grey(image: Image.Image) -> np.ndarray:

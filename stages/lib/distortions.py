@@ -15,8 +15,8 @@ import numpy as np
 from scipy import ndimage
 
 from stages.lib.affine import sampling_matrices, source_coordinates
+from stages.lib.idx import IMAGE_SIDE as SIDE
 
-SIDE = 28
 _CHUNK = 4096  # images per step: keeps the float temporaries at some tens of MB
 _CENTRE = (SIDE - 1) / 2.0
 # (2, 28, 28): every pixel's row and column offset from the centre (float32: half the memory traffic)

@@ -10,18 +10,20 @@
 Both take the model as a plain function of a float batch (B, 28, 28, 1) in [0, 1] (see
 `stages.lib.models.to_inputs`), so they work for any model and for hand-written test functions.
 That function must treat digits independently: a model with BatchNorm or dropout must be in eval
-mode (`model.eval()`). Each call compiles the function afresh (a few seconds for a CNN on a CPU),
-so that a model changed between calls is never served from a stale compilation: pass many digits
-per call rather than one call per digit.
+mode (`model.eval()`). Each call compiles the function afresh, so that a model changed between
+calls is never served from a stale compilation: pass many digits per call rather than one call
+per digit.
 
-For the stages that draw explained galleries (ambiguous, audit): `load_bank` reads the training
-digits to search (each digit of train.npz once), `explain` embeds that bank and the digits to
-explain in one pass and finds their neighbours and saliency in one call each, and `gallery_rows`
-turns the result into the rows `stages.lib.pictures.save_explained_gallery` draws.
+For the stages that draw explained galleries (ambiguous, audit), `save_explained_galleries` does
+it all: `network_to_explain` loads the model, `load_bank` reads the training digits to search (each
+digit of train.npz once), `explain` embeds that bank and the digits to explain in one pass and
+finds their neighbours and saliency in one call each, and `gallery_rows` turns the result into the
+rows `stages.lib.pictures.save_explained_gallery` draws.
 """
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
@@ -29,11 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from stages.lib.ambiguity import top_two
+from stages.lib.batches import padded_batches
 from stages.lib.errors import UserError
 from stages.lib.idx import load_split as load_raw
 from stages.lib.model_files import load_network, read_description
 from stages.lib.models import Network, to_inputs
-from stages.lib.pictures import ExplainedRow, NeighbourGroup
+from stages.lib.pictures import ExplainedRow, NeighbourGroup, save_explained_gallery
 from stages.lib.prepared import load_index, load_split
 
 ModelFn = Callable[[jax.Array], jax.Array]
@@ -47,13 +50,8 @@ def embed(embed_fn: ModelFn, images: np.ndarray, batch_size: int = 1000) -> np.n
     """
     if len(images) == 0:
         raise ValueError("no images to embed")
-    batch_size = min(batch_size, len(images))
     step = jax.jit(lambda batch: embed_fn(to_inputs(batch)))
-    parts = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        padded = np.pad(batch, ((0, batch_size - len(batch)), (0, 0), (0, 0)))
-        parts.append(np.asarray(step(padded))[: len(batch)])
+    parts = [np.asarray(step(batch))[:count] for (batch,), count in padded_batches((images,), min(batch_size, len(images)))]
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -120,8 +118,8 @@ def saliency(model_fn: ModelFn, images: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 NEIGHBOURS = 5  # training digits shown per class
-# Digits per embedding call: on the 2-core CPU, 250 embedded 7,300-7,600 digits/s with the default
-# model against 5,100-5,200 for 1000 (as the evaluate stage's inference, smaller batches stay in cache).
+# Digits per embedding call, chosen for speed: as for the evaluate stage's inference, smaller
+# batches stay in the CPU's cache.
 EMBED_BATCH = 250
 LEGEND = (f"Each row: the digit as written; its saliency on the digit as the model saw it (red: more ink there favours "
           f"the model's top class, blue: its runner-up); its {NEIGHBOURS} nearest training digits (as written, index in the "
@@ -228,3 +226,60 @@ def gallery_rows(explanation: Explanation, bank: Bank, written: np.ndarray, inpu
         rows.append(ExplainedRow(written[q], captions[q], bool(classes[0] != given[q]), inputs[q], explanation.saliency[q],
                                  f"red {top}, blue {runner_up}", groups))
     return rows
+
+
+@dataclass(frozen=True)
+class DigitsToExplain:
+    """Q digits to explain, in the order `explain` takes them (each once, whatever the galleries
+    that show it)."""
+
+    inputs: np.ndarray  # uint8 (Q, 28, 28): as the model takes them
+    written: np.ndarray  # uint8 (Q, 28, 28): as written
+    probs: np.ndarray  # (Q, 10): the probabilities that chose them
+    given: np.ndarray  # (Q,): their labels
+    training_index: np.ndarray | None = None  # (Q,): the official index of each training digit (-1 for the others), never its own neighbour
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """One explained gallery: which of the explained digits it shows (`at`, positions into them, in
+    order), their captions, its file and its title (the legend is appended)."""
+
+    at: np.ndarray
+    captions: Sequence[str]
+    path: Path
+    title: str
+
+
+def together(parts: Sequence[tuple[DigitsToExplain, Gallery]]) -> tuple[DigitsToExplain, list[Gallery]]:
+    """Galleries that each show digits of their own (`at` into their own part) as one set of digits,
+    in the order given, to explain in one call, and the galleries with `at` moved to their place in it."""
+    starts = np.cumsum([0, *(len(digits.inputs) for digits, _ in parts)])
+    own = [digits.training_index if digits.training_index is not None else np.full(len(digits.inputs), -1) for digits, _ in parts]
+    digits = DigitsToExplain(*(np.concatenate([getattr(part, field) for part, _ in parts]) for field in ("inputs", "written", "probs", "given")),
+                             training_index=None if all(part.training_index is None for part, _ in parts) else np.concatenate(own))
+    return digits, [replace(gallery, at=gallery.at + start) for (_, gallery), start in zip(parts, starts)]
+
+
+def save_explained_galleries(model_folder: Path, bank_files: Sequence[Path], digits: DigitsToExplain,
+                             galleries: Sequence[Gallery], chosen: str = "predicted", what: str = "digits") -> None:
+    """Every gallery of `galleries`, explained by the network in `model_folder` against the training
+    digits of `bank_files` (train.npz and the official images and labels files, as `load_bank`
+    takes them); or nothing, saying why, for a scikit-learn model (`network_to_explain`).
+
+    All `digits` are explained in one `explain` call, so the bank is embedded once and each function
+    compiles once; each of their first classes is the one `chosen` by the model (see `gallery_rows`).
+    Ends with one printed line: how many of `what` were explained against how many training digits.
+    """
+    started = time.perf_counter()
+    network = network_to_explain(model_folder)
+    if network is None:
+        return
+    bank = load_bank(*bank_files)
+    exclude = None if digits.training_index is None else bank.positions(digits.training_index)
+    explanation = explain(network, bank, digits.inputs, neighbour_classes(digits.probs, digits.given), exclude)
+    for gallery in galleries:
+        rows = gallery_rows(explanation.take(gallery.at), bank, digits.written[gallery.at], digits.inputs[gallery.at],
+                            gallery.captions, digits.given[gallery.at], chosen)
+        save_explained_gallery(rows, gallery.path, f"{gallery.title}, explained. {LEGEND}")
+    print(f"explained {len(digits.inputs)} {what} against {len(bank.index):,} training digits in {time.perf_counter() - started:.1f} s")

@@ -1,5 +1,7 @@
-"""The training loop, shared by the train stage and the benchmarks: epochs of jit-compiled steps,
-a validation score after each, and resuming from a checkpoint of the very same run.
+"""The training loop, shared by the train, retrain and fold stages and the benchmarks: a network's
+`Trainer` (`build_trainer`), epochs of jit-compiled steps with a validation score after each
+(`fit`), checkpointed after every epoch and resumed only by the very same run (`fit_resumable`),
+and the per-epoch curves (`write_curves`).
 
 Losses are read back from the device every `REPORT_EVERY` steps only (reading waits for the
 device), for the progress bar and to stop at the first non-finite loss before it spoils a
@@ -13,11 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from stages.lib import checkpoint
-from stages.lib.distributed import to_global, to_host
+from stages.lib.atomic import write_csv
+from stages.lib.distributed import is_writer, to_global, to_host
 from stages.lib.errors import UserError
+from stages.lib.models import build_model, init_rngs
+from stages.lib.params import Train
 from stages.lib.trainer import Trainer, TrainState
 
 REPORT_EVERY = 20
@@ -107,3 +113,32 @@ def fit(trainer: Trainer, state: TrainState, history: list[dict], first_epoch: i
               f"val loss {val_loss:.4f} acc {val_accuracy:.4f}, {seconds:.1f} s, {images_per_epoch / seconds:,.0f} images/s")
         after_epoch(epoch, state, history)
     return state, history
+
+
+def build_trainer(cfg: Train, train: tuple, steps_per_epoch: int | None = None) -> Trainer:
+    """A `stages.lib.trainer.Trainer` of a fresh `cfg.model` network (width `cfg.width`, initialised
+    from `cfg.seed`) on `train` ((images, labels)), with `steps_per_epoch` steps of `cfg.batch_size`:
+    by default as many whole batches as `train` holds."""
+    steps = len(train[1]) // cfg.batch_size if steps_per_epoch is None else steps_per_epoch
+    return Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps)
+
+
+def fit_resumable(trainer: Trainer, val: tuple, checkpoint_path: Path, run_id: str) -> tuple[TrainState, list[dict]]:
+    """(final state, history: one row of `stages.lib.fit.HISTORY_COLUMNS` per epoch) of `trainer`
+    trained to its `cfg.epochs`, watched on `val` ((images, labels)).
+
+    It resumes from the checkpoint at `checkpoint_path` when `run_id` made it, and checkpoints
+    there after every epoch (the first process only). Raises `stages.lib.fit.NonFiniteLoss` when
+    the loss stops being finite; the checkpoint of the last good epoch is kept.
+    """
+    def save_checkpoint(epoch, state, history):
+        if is_writer():
+            checkpoint.save(checkpoint_path, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+
+    state, history, first_epoch = restore(trainer, checkpoint_path, run_id)
+    return fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
+
+
+def write_curves(path: Path, history: list[dict]) -> None:
+    """The per-epoch curves, one row of `stages.lib.fit.HISTORY_COLUMNS` per epoch, as CSV (for `dvc plots`)."""
+    write_csv(path, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))

@@ -15,7 +15,7 @@ from stages.lib.errors import UserError, read_user_file
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
-IMAGE_SIDE = 28
+IMAGE_SIDE = 28  # every MNIST image is IMAGE_SIDE x IMAGE_SIDE pixels; the one definition, which the others import
 NUM_CLASSES = 10
 
 _GZIP_SIGNATURE = b"\x1f\x8b"

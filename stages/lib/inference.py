@@ -1,14 +1,18 @@
 """Predicting probabilities for many digits: a Flax model as one jit-compiled function, fixed-size
-batches, and test-time augmentation (TTA)."""
+batches, and test-time augmentation (TTA); timed, for the evaluate stage's throughput, and scored
+against the digits the label audit flags, for the second training."""
 
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from stages.lib.batches import padded_batches
+from stages.lib.idx import NUM_CLASSES
 
 Classifier = Callable[[np.ndarray], np.ndarray]  # uint8 (N, 28, 28) -> float32 probabilities (N, 10)
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right) of the test-time views
+PREDICT_BATCH = 500  # the stages' batch where params name none: one compiled shape, large enough that inference is cheap
 
 
 def neural_classifier(model) -> Classifier:
@@ -39,8 +43,33 @@ def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int, t
     """Probabilities float32 (N, 10) for all images, in padded batches of one size (`padded_batches`).
 
     With `tta`, the mean of the probabilities of each digit and of it shifted one pixel up, down,
-    left and right: five predictions per digit (its effect is measured in README, Choices)."""
+    left and right: five predictions per digit (its effect is measured in README, Choices). No
+    images give no rows, without calling `classifier`."""
+    if len(images) == 0:
+        return np.zeros((0, NUM_CLASSES), np.float32)
     if tta:
         return np.mean([predict_proba(classifier, shifted(images, *shift), batch_size) for shift in TTA_SHIFTS], axis=0)
     out = [classifier(batch)[:count] for (batch,), count in padded_batches((images,), batch_size)]
     return np.concatenate(out).astype(np.float32)
+
+
+def timed_predictions(classifier: Classifier, images: np.ndarray, batch_size: int, tta: bool) -> tuple[np.ndarray, float]:
+    """Probabilities for all images and the seconds they took (all five views each with `tta`),
+    compile time excluded: one batch is predicted first, through the same padded shape, and thrown away."""
+    predict_proba(classifier, images[:batch_size], batch_size)
+    start = time.perf_counter()
+    probs = predict_proba(classifier, images, batch_size, tta)
+    return probs, time.perf_counter() - start
+
+
+def score_on_test(classifier: Classifier, test: dict, flagged: np.ndarray, batch_size: int = PREDICT_BATCH) -> dict:
+    """The headline figures (`stages.lib.metrics.summarize`) of `classifier` on `test` (a prepared
+    test set: its `images`, `labels` and official `index`), and how many of the test digits at
+    official indices `flagged` there are (`label_issues`) and it predicts other than their given
+    label (`label_issues_predicted_otherwise`)."""
+    from stages.lib.metrics import summarize
+
+    probs = predict_proba(classifier, test["images"], batch_size)
+    at = np.isin(test["index"], flagged)
+    return {**summarize(probs, test["labels"]), "label_issues": int(at.sum()),
+            "label_issues_predicted_otherwise": int((probs[at].argmax(axis=1) != test["labels"][at]).sum())}

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages.lib.atomic import atomic_path
+from stages.lib.atomic import write_csv
 from stages.lib.errors import UserError, read_user_file
+from stages.lib.idx import IMAGE_SIDE
 
-SIDE = 28
-PIXELS = [f"pixel{i}" for i in range(SIDE * SIDE)]
+PIXELS = [f"pixel{i}" for i in range(IMAGE_SIDE * IMAGE_SIDE)]
 LABEL = "label"
 _HIGHEST = {LABEL: 9}  # largest value allowed in a column; 255 for every pixel
 # ASCII classes on purpose: pandas may match with pyarrow's RE2, where \d and \s are ASCII only.
@@ -66,7 +66,7 @@ def read_digits_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
         raise UserError(f"{path}: line {row + 2}: {_row_problem(header, lines[row + 1])}")
     values = frame.to_numpy(dtype=np.uint8)
     labels = values[:, 0] if header[0] == LABEL else None
-    return values[:, -len(PIXELS) :].reshape(-1, SIDE, SIDE), labels
+    return values[:, -len(PIXELS) :].reshape(-1, IMAGE_SIDE, IMAGE_SIDE), labels
 
 
 def write_submission(path: str | os.PathLike, predictions: np.ndarray) -> None:
@@ -75,9 +75,7 @@ def write_submission(path: str | os.PathLike, predictions: np.ndarray) -> None:
     predictions = np.asarray(predictions)
     if predictions.ndim != 1 or not np.issubdtype(predictions.dtype, np.integer):
         raise ValueError(f"expected integer predictions of shape (N,), got {predictions.dtype} {predictions.shape}")
-    frame = pd.DataFrame({"ImageId": np.arange(1, len(predictions) + 1), "Label": predictions})
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n")
+    write_csv(path, pd.DataFrame({"ImageId": np.arange(1, len(predictions) + 1), "Label": predictions}))
 
 
 def _header_problem(header: list[str]) -> str:

@@ -30,15 +30,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from stages.lib import paths
 from stages.lib.atomic import atomic_dir
 from stages.lib.errors import UserError
 
-# SHA-256 of the decompressed IDX bytes of the official files, in the order they are fetched.
+# SHA-256 of the decompressed IDX bytes of the official files (named as in `stages.lib.paths`), in the order they are fetched.
 SHA256 = {
-    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    paths.RAW_TRAIN_IMAGES.name: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    paths.RAW_TRAIN_LABELS.name: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    paths.RAW_TEST_IMAGES.name: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    paths.RAW_TEST_LABELS.name: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
 BACKOFF_S = 0.5  # wait before the first retry; doubled for each further one

@@ -9,23 +9,20 @@ baselines (`stages.lib.classical`) fit in one go. In a multi-process run every p
 only the first writes.
 """
 
-import json
 import time
 
 import numpy as np
-import pandas as pd
 
 from stages.lib import paths
-from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.errors import UserError
+from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.params import CLASSICAL_MODELS, Train
 
 
 def write_history(out: paths.TrainOutputs, history: list[dict], summary: dict) -> dict:
-    """The per-epoch curves (for `dvc plots`) and the run's summary metrics; returns the summary."""
-    from stages.lib.fit import HISTORY_COLUMNS
+    """The per-epoch curves (`stages.lib.fit.write_curves`) and the run's summary metrics; returns the summary."""
+    from stages.lib.fit import write_curves
 
-    write_csv(out.history, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
+    write_curves(out.history, history)
     write_json(out.metrics, summary)
     return summary
 
@@ -50,29 +47,16 @@ def train_classical(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutput
 def train_neural(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, preparation: dict, run_id: str) -> dict | None:
     import jax
 
-    from stages.lib import checkpoint
-    from stages.lib.distributed import is_writer, to_host
-    from stages.lib.fit import NonFiniteLoss, fit, restore
+    from stages.lib.distributed import is_writer
+    from stages.lib.fit import build_trainer, fit_resumable
     from stages.lib.model_files import save_neural
-    from stages.lib.models import build_model, count_params, init_rngs
-    from stages.lib.trainer import Trainer
+    from stages.lib.models import count_params
 
-    steps_per_epoch = len(train[1]) // cfg.batch_size
-    model = build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed))
-    trainer = Trainer(model, cfg, train, steps_per_epoch)
-    print(f"{cfg.model}: {count_params(model):,} parameters, {len(train[1]):,} training images, {steps_per_epoch} steps "
-          f"of {cfg.batch_size} per epoch on {jax.device_count()} {jax.devices()[0].platform} device(s)")
-
-    def save_checkpoint(epoch, state, history):
-        if is_writer():
-            checkpoint.save(out.checkpoint, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
-
-    state, history, first_epoch = restore(trainer, out.checkpoint, run_id)
-    try:
-        state, history = fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
-    except NonFiniteLoss as error:
-        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
-                        "the checkpoint of the last good epoch is kept") from None
+    trainer = build_trainer(cfg, train)
+    steps_per_epoch = trainer.steps_per_epoch
+    print(f"{cfg.model}: {count_params(trainer.eval_model(trainer.initial_state)):,} parameters, {len(train[1]):,} training images, "
+          f"{steps_per_epoch} steps of {cfg.batch_size} per epoch on {jax.device_count()} {jax.devices()[0].platform} device(s)")
+    state, history = fit_resumable(trainer, val, out.checkpoint, run_id)
 
     if not is_writer():
         return None
@@ -92,7 +76,7 @@ def train_model(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, p
     model folder stores `preparation` so new digits are prepared alike. `run_id` names this run's
     settings and data (see the module docstring); classical models do not checkpoint and ignore it.
     Returns the summary written to `out.metrics`; None in the processes of a multi-process run
-    that do not write."""
+    that do not write. Raises `stages.lib.fit.NonFiniteLoss` as `stages.lib.fit.fit_resumable` does."""
     if cfg.model in CLASSICAL_MODELS:
         return train_classical(cfg, train, val, out, preparation)
     return train_neural(cfg, train, val, out, preparation, run_id)

@@ -38,7 +38,7 @@ def max_pool_2x2(x: jax.Array, padding: str = "VALID") -> jax.Array:
 
     Written as a reshape and a max rather than `nnx.max_pool`: the result is the same, but the
     gradient is a cheap mask, where max_pool's select-and-scatter gradient is slow on XLA's CPU
-    backend (measured: ~15% of a vgg_bn training step).
+    backend, a sizeable share of a vgg_bn training step there.
     """
     _, h, w, _ = x.shape
     if padding == "SAME":
@@ -88,9 +88,9 @@ class VggBN(Network):
     regularise it. Pixels go in unnormalised, so the zero padding of every "SAME" convolution
     matches the black background; the first BatchNorm rescales whatever the first convolution sees.
 
-    Why this shape: on a 2-core CPU, XLA's convolutions are the whole cost, and measured there
-    (batch 128) a second convolution per block cost 2-4x the time for little accuracy, while one
-    convolution per block at width 24 trained at about 1,000 images/s.
+    Why this shape: on a CPU, XLA's convolutions are the whole cost, and a second convolution per
+    block cost much more time for little accuracy, while one convolution per block keeps
+    training on a few CPU cores practical (its measured speed: README, "Models (`train.model`)").
 
     Parameters: 9 * (w + 2w^2 + 8w^2) convolution weights, 2 * 7w BatchNorm scales and shifts,
     and 4w * 10 + 10 in the head.
@@ -266,7 +266,7 @@ def to_inputs(images: jax.Array) -> jax.Array:
 
 def init_rngs(seed: int) -> nnx.Rngs:
     """Random streams for initialisation and dropout, on the "rbg" generator: the default
-    threefry compiles once per weight shape on the CPU, which made building a model take 10-30 s."""
+    threefry compiles once per weight shape on the CPU, which made building a model slow."""
     return nnx.Rngs(jax.random.key(seed, impl="rbg"))
 
 

@@ -4,13 +4,13 @@ tests/test_dvc_yaml.py checks that every `dvc.yaml` path under data/ and eval/ i
 from dataclasses import dataclass
 from pathlib import Path
 
-RAW = Path("data/raw")
+RAW = Path("data/raw")  # the four official MNIST files, named as every mirror names them
 RAW_TRAIN_IMAGES, RAW_TRAIN_LABELS = RAW / "train-images-idx3-ubyte.gz", RAW / "train-labels-idx1-ubyte.gz"
+RAW_TEST_IMAGES, RAW_TEST_LABELS = RAW / "t10k-images-idx3-ubyte.gz", RAW / "t10k-labels-idx1-ubyte.gz"
 PREPARED = Path("data/prepared")
 TRAIN_NPZ, VAL_NPZ, TEST_NPZ = (PREPARED / f"{split}.npz" for split in ("train", "val", "test"))
 PREPARATION_JSON = PREPARED / "preparation.json"  # how the digits were prepared, for preparing new ones alike
 DIGIT_COUNTS_CSV = Path("eval/digit_counts.csv")
-
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class TrainOutputs:
 MODEL = Path("data/model")
 CHECKPOINTS = Path("data/checkpoints")
 TRAIN = TrainOutputs(MODEL, CHECKPOINTS / "last.msgpack", Path("eval/train_history.csv"), Path("eval/train.json"))
+# The training digits explanations search for neighbours (`stages.lib.explain.load_bank`): as the main model took them, as written, their labels.
+EXPLAIN_BANK = (TRAIN_NPZ, RAW_TRAIN_IMAGES, RAW_TRAIN_LABELS)
 
 EVAL = Path("data/eval")
 PROBS_NPZ = EVAL / "probs.npz"
@@ -45,8 +47,10 @@ RELIABILITY_CSV = Path("eval/reliability.csv")  # confidence against accuracy, b
 
 AMBIGUOUS = Path("data/ambiguous")
 AMBIGUOUS_SUMMARY = AMBIGUOUS / "summary.json"
+AMBIGUOUS_TABLE = "table.csv"  # in each definition's folder: what the model said about its digits
 
 PREDICTIONS = Path("data/predictions")
+PREDICTIONS_CSV = PREDICTIONS / "predictions.csv"
 
 COMMITTEE = Path("data/committee")
 COMMITTEE_JSON = Path("eval/committee.json")
@@ -54,9 +58,10 @@ COMMITTEE_JSON = Path("eval/committee.json")
 # The label audit (audit/dvc.yaml): one folder per cross-validation fold, then the ranked label issues.
 AUDIT = Path("data/audit")
 AUDIT_FOLDS = AUDIT / "folds"
-AUDIT_TRAIN, AUDIT_TEST = AUDIT / "train", AUDIT / "test"  # issues.csv, pairs.csv, <index>.png of each split
+AUDIT_TRAIN, AUDIT_TEST = AUDIT / "train", AUDIT / "test"  # issues.csv, quality.csv, pairs.csv, <index>.png of each split
 AUDIT_TRAIN_ISSUES = AUDIT_TRAIN / "issues.csv"  # the flagged training digits, which the second training may leave out
 AUDIT_TRAIN_QUALITY = AUDIT_TRAIN / "quality.csv"  # every training digit's label quality: the second training's hardest
+AUDIT_TRAIN_PAIRS = AUDIT_TRAIN / "pairs.csv"  # flagged digits per (given, suggested) label
 AUDIT_TEST_ISSUES = AUDIT_TEST / "issues.csv"  # the flagged test digits, which the second training is scored on
 AUDIT_GALLERIES = AUDIT / "galleries"  # train.png, test.png
 AUDIT_JSON = Path("eval/audit.json")

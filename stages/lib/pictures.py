@@ -95,14 +95,6 @@ def save_gallery(
         figure.savefig(tmp, format="png", dpi=100, metadata=_PNG_METADATA)
 
 
-def save_sheet(inputs: Sequence[np.ndarray], digits: Sequence[np.ndarray], captions: Sequence[str], path: str | os.PathLike) -> None:
-    """Each input picture (grey, any size) beside the 28x28 digit the model saw, with its caption
-    under the digit: what a person needs to check that a prediction read the right thing."""
-    images = [image for pair in zip(inputs, digits) for image in pair]
-    labels = [text for caption in captions for text in ("input", caption)]
-    save_gallery(images, labels, path, title="Each input, then the 28x28 digit the model saw and what it said", columns=8)
-
-
 @dataclass(frozen=True)
 class NeighbourGroup:
     """Training digits shown together on an explained row: a header naming them, each digit (uint8

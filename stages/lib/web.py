@@ -7,11 +7,12 @@ FastAPI app with two routes:
 - `GET /`: the page, one static file (stages/lib/static/index.html, inline JS and CSS, no request
   leaves the machine; a Content-Security-Policy header enforces it);
 - `POST /api/predict`: a picture as the multipart field `file` (the page sends its canvas as a PNG
-  the same way) -> JSON `digit28` (28 rows of 28 ints, what the model sees), `probs` (10 floats)
-  and the fields of `verdict`. Every failure is JSON `{"error": "<one line>"}`: 400 for a request
-  without a file or with an empty one, 411 without a Content-Length, 413 over the size limit, 422
-  for a file that is not a picture or holds no digit (the `UserError` of `prepare_digit`), 500
-  for a bug. None of them stops the server.
+  the same way) -> JSON `digit28` (28 rows of 28 ints, what the model sees), `probs` (10 floats,
+  calibrated with the ambiguous stage's temperature, the terms of its cutoffs) and the fields of
+  `verdict`. Every failure is JSON `{"error": "<one line>"}`: 400 for a request without a file or
+  with an empty one, 411 without a Content-Length, 413 over the size limit in bytes or in pixels
+  (`digit_image.MAX_PIXELS`, read from the picture's header), 422 for a file that is not a picture
+  or holds no digit (the `UserError` of `prepare_digit`), 500 for a bug. None of them stops the server.
 
 `serve(folder)` runs that app with uvicorn on 127.0.0.1:8000.
 """
@@ -26,7 +27,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from stages.lib.ambiguity import SCORES, predictions, verdicts
-from stages.lib.digit_image import SIDE, prepare_digit
+from stages.lib.calibration import apply_temperature, logits_from_probs
+from stages.lib.digit_image import SIDE, TooManyPixels, prepare_digit
 from stages.lib.errors import UserError
 from stages.lib.model_files import load_classifier, preparation
 
@@ -57,17 +59,22 @@ def verdict(probs: np.ndarray, cutoff: dict[str, float]) -> dict:
 class Predictor:
     """The model of one folder, loaded once: picture bytes -> the JSON answer of /api/predict."""
 
-    def __init__(self, model_folder: Path, cutoff: dict[str, float]):
-        """Loads the model and how its digits were prepared (model.json's `preparation`), then predicts one blank digit so that the jit compilation happens now, not on the
-        first request."""
+    def __init__(self, model_folder: Path, cutoff: dict[str, float], temperature: float):
+        """Loads the model and how its digits were prepared (model.json's `preparation`), then
+        predicts one blank digit so that the jit compilation happens now, not on the first request.
+        `cutoff` and `temperature`: `ambiguity.cutoffs` and `ambiguity.calibration_temperature` of
+        the same summary.json."""
         self.preparation = preparation(model_folder)
         self.cutoff = cutoff
+        self.temperature = temperature
         self.classifier = load_classifier(model_folder)
         self.probabilities(np.zeros((SIDE, SIDE), dtype=np.uint8))
 
     def probabilities(self, digit: np.ndarray) -> np.ndarray:
-        """float (10,) for one uint8 (28, 28) digit, always as a batch of one: one compiled shape."""
-        return np.asarray(self.classifier(digit[None]), dtype=np.float64)[0]
+        """Calibrated probabilities float (10,) for one uint8 (28, 28) digit, predicted as a batch of
+        one (one compiled shape), then scaled by the temperature."""
+        raw = np.asarray(self.classifier(digit[None]), dtype=np.float64)
+        return apply_temperature(logits_from_probs(raw), self.temperature).astype(np.float64)[0]
 
     def __call__(self, data: bytes, name: str) -> dict:
         """`digit28`, `probs` and the `verdict` of the picture in `data`; `UserError` naming `name`
@@ -110,11 +117,13 @@ async def _uploaded(request: Request, limit: int) -> tuple[bytes, str]:
     return data, name
 
 
-def create_app(model_folder: Path, cutoff: dict[str, float], max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+def create_app(model_folder: Path, cutoff: dict[str, float], temperature: float,
+               max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
     """The app serving the page and /api/predict for the model in `model_folder` (loaded and
-    compiled here, once; `UserError` when its files are missing or corrupt), judging ambiguity
-    with `cutoff` (`ambiguity.cutoffs` of the ambiguous stage's summary)."""
-    predictor = Predictor(Path(model_folder), cutoff)
+    compiled here, once; `UserError` when its files are missing or corrupt), calibrating its
+    probabilities with `temperature` and judging ambiguity with `cutoff` (`ambiguity.calibration_temperature`
+    and `ambiguity.cutoffs` of the ambiguous stage's summary)."""
+    predictor = Predictor(Path(model_folder), cutoff, temperature)
     app = FastAPI(title="Your own digits", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(HTTPException)
@@ -123,7 +132,7 @@ def create_app(model_folder: Path, cutoff: dict[str, float], max_upload_bytes: i
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> JSONResponse:
-        return _error(422, str(error))
+        return _error(413 if isinstance(error, TooManyPixels) else 422, str(error))
 
     @app.exception_handler(Exception)
     async def bug(request: Request, error: Exception) -> JSONResponse:
@@ -141,11 +150,11 @@ def create_app(model_folder: Path, cutoff: dict[str, float], max_upload_bytes: i
     return app
 
 
-def serve(model_folder: Path, cutoff: dict[str, float], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serves the page for the model in `model_folder` at http://host:port/ until interrupted
-    (127.0.0.1 by default: only this machine can reach it)."""
+def serve(model_folder: Path, cutoff: dict[str, float], temperature: float, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serves the page for the model in `model_folder` (`create_app`) at http://host:port/ until
+    interrupted (127.0.0.1 by default: only this machine can reach it)."""
     import uvicorn
 
-    app = create_app(model_folder, cutoff)
+    app = create_app(model_folder, cutoff, temperature)
     print(f"Your own digits: open http://{host}:{port}/ (Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
