@@ -1,6 +1,6 @@
 """Training as several cooperating processes on this machine (`mnist-dvc launch`, all traffic on
-127.0.0.1): the same weights as one process with as many devices, a failed process stops the
-others, a rerun resumes, and DVC runs the train stage that way."""
+127.0.0.1): the same weights as one process with as many devices, a killed run stops and a rerun
+resumes, and DVC runs the train stage that way. (The launcher alone: tests/test_launch.py.)"""
 
 import os
 import shutil
@@ -11,12 +11,11 @@ import time
 
 import numpy as np
 import pytest
+from test_launch import LAUNCH
 
 from stages.lib import paths
 from stages.lib.atomic import save_npz, write_json
-from stages.lib.launch import launch, process_environments
 
-LAUNCH = [sys.executable, "-c", "from stages.lib.cli import main; main()", "launch"]
 TIMEOUT_S = 300  # every wait here is bounded
 
 
@@ -48,16 +47,6 @@ def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(t
         assert a.files == b.files
         for name in a.files:
             np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5, err_msg=name)
-
-
-def test_when_one_process_fails_the_launcher_stops_the_others_at_once():
-    sleeper = "import os, sys, time; sys.exit(3) if os.environ['JAX_PROCESS_ID'] == '1' else time.sleep(120)"
-    environments = process_environments(dict(os.environ), 3, None)
-    assert len({env["JAX_PROCESS_ID"] for env in environments}) == 3
-    assert all(env["JAX_COORDINATOR_ADDRESS"].startswith("127.0.0.1:") for env in environments)
-    start = time.monotonic()
-    assert launch([sys.executable, "-c", sleeper], environments) == 3
-    assert time.monotonic() - start < 30
 
 
 @pytest.fixture
@@ -113,22 +102,3 @@ def test_dvc_runs_the_train_stage_as_two_processes(tmp_path, make_project, stage
     status = subprocess.run(["dvc", "status", "train"], cwd=project, env=stage_env, capture_output=True, text=True, timeout=120)
     assert "up to date" in status.stdout
     shutil.rmtree(project / "data", ignore_errors=True)
-
-
-def test_a_stopped_launcher_stops_every_process_it_started(stage_env):
-    import psutil
-
-    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
-    run = subprocess.Popen([*LAUNCH, "--processes", "2", "--", *sleeper], env=stage_env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(children := psutil.Process(run.pid).children()) < 2:
-            assert time.monotonic() < deadline, "the launcher did not start its processes"
-            time.sleep(0.1)
-        run.terminate()
-        assert run.wait(timeout=30) != 0
-        psutil.wait_procs(children, timeout=15)
-        assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)

@@ -202,6 +202,28 @@ def test_second_experiment_reruns_only_what_changed(workspace, first_run):
     assert shown["more-epochs"]["metrics"]["eval/metrics.json"]["accuracy"] == after["accuracy"]
 
 
+@pytest.mark.parametrize("module", ["stages/lib/atomic.py", "stages/lib/explain.py", "stages/lib/kaggle.py"])
+def test_a_change_to_a_shared_module_makes_dvc_see_exactly_the_stages_that_import_it(workspace, first_run, module):
+    """Real `dvc status` after an edit: the stages it names are those whose code imports the module,
+    found by walking the imports (tests/test_dvc_yaml.py), not by reading dvc.yaml's deps."""
+    from test_dvc_yaml import import_closure, module_file
+
+    scripts = {name: re.search(r"python -m ([\w.]+)", stage["cmd"]).group(1) for name, stage in
+               yaml.safe_load((workspace.root / "dvc.yaml").read_text())["stages"].items()}
+    importers = {name for name, script in scripts.items() if Path(module) in import_closure(module_file(script))}
+    assert importers  # each module chosen is imported by some stage
+    path = workspace.root / module
+    original = path.read_text()
+    path.write_text(original + "\n# an edit\n")
+    try:
+        status = workspace.dvc_json("status", "dvc.yaml")
+    finally:
+        path.write_text(original)
+    seeing = {name for name, changes in status.items()
+              if any(module in change.get("changed deps", {}) for change in changes if isinstance(change, dict))}
+    assert seeing == importers
+
+
 def test_same_params_and_seed_give_identical_results(workspace, first_run):
     shutil.rmtree(workspace.root / "data/checkpoints", ignore_errors=True)  # or train would resume
     output = workspace.exp_run("base-again", BASE, "--force")  # --force: run every stage, no run cache
