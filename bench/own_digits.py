@@ -44,13 +44,11 @@ def paper_png(digit: np.ndarray, side: int) -> bytes:
 def folder_throughput(folder: Path, repeats: int) -> list[float]:
     """Digits per second of preparing and predicting every picture in `folder`, per pass."""
     from stages.lib import own_digits
-    from stages.lib.ambiguity import calibration_temperature, cutoffs
+    from stages.lib.ambiguity import load_cutoffs
     from stages.lib.model_files import load_classifier, preparation
-    from stages.lib.npz import read_json
 
     classifier, prepared_as = load_classifier(paths.MODEL), preparation(paths.MODEL)
-    summary = read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")
-    cutoff, temperature = cutoffs(summary), calibration_temperature(summary, paths.AMBIGUOUS_SUMMARY)
+    cutoff, temperature = load_cutoffs(paths.AMBIGUOUS_SUMMARY)
     own_digits.predict(classifier, own_digits.from_files([folder], prepared_as), cutoff, temperature)  # compiles
     rates = []
     for _ in range(repeats):

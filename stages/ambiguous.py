@@ -72,16 +72,11 @@ def main() -> None:
                 save_digit_png(originals[position], folder / name / f"{test_index}.png")
             write_csv(folder / name / paths.AMBIGUOUS_TABLE, table)
             rows = table.to_dict("records")
-            captions = [digit_caption(row) for row in rows]
-            save_gallery(
-                [originals[position] for position in positions],
-                captions,
-                folder / "galleries" / f"{name}.png",
-                title=title(name, len(rows), top_n),
-                wrong=list(~table["correct"]),
-            )
+            captions, heading = [digit_caption(row) for row in rows], title(name, len(rows), top_n)
+            save_gallery([originals[position] for position in positions], captions, folder / "galleries" / f"{name}.png",
+                         title=heading, wrong=list(~table["correct"]))
             summary[name] = {"description": definition.__doc__, "digits": rows}
-            shown[name] = (positions, captions, title(name, len(rows), top_n))
+            shown[name] = (positions, captions, heading)
             print(f"{name}: {len(rows)} digits")
         write_json(folder / paths.AMBIGUOUS_SUMMARY.name, summary)
         # Every digit once, however many definitions show it.

@@ -12,18 +12,16 @@ naming it, so a versioned result never silently skips a file.
 from pathlib import Path
 
 from stages.lib import own_digits, paths
-from stages.lib.ambiguity import calibration_temperature, cutoffs
+from stages.lib.ambiguity import load_cutoffs
 from stages.lib.atomic import atomic_dir, write_csv
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model_files import load_classifier, preparation
-from stages.lib.npz import read_json
 from stages.lib.params import load_params
 
 
 def main() -> None:
     source = Path(load_params("predict").input)
-    summary = read_json(paths.AMBIGUOUS_SUMMARY, "ambiguous")
-    temperature = calibration_temperature(summary, paths.AMBIGUOUS_SUMMARY)
+    cutoff, temperature = load_cutoffs(paths.AMBIGUOUS_SUMMARY)
     prepared_as = preparation(paths.MODEL)
     if source.suffix.lower() == ".csv":
         batch = own_digits.from_kaggle(source, prepared_as)
@@ -33,10 +31,10 @@ def main() -> None:
         raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
     if batch.failures:
         raise UserError(batch.failures[0])
-    table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoffs(summary), temperature)
+    table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoff, temperature)
     with atomic_dir(paths.PREDICTIONS) as folder:
-        write_csv(folder / "predictions.csv", table)
-        shown = own_digits.save_sheet(batch, table, folder / "sheet.png")
+        write_csv(folder / paths.PREDICTIONS_CSV.name, table)
+        shown = own_digits.save_sheet(batch, table, folder / paths.PREDICTIONS_SHEET.name)
     print(f"{paths.PREDICTIONS}: {len(table)} digits from {source} (the sheet shows {shown})")
 
 

@@ -123,3 +123,16 @@ def test_kaggle_with_json_prints_every_digit_with_its_verdict_and_the_sheet_show
     for record, label in zip(records, labels[6000:6120]):  # the labels make confident_wrong judged
         expected = record["prediction"] != label and record["confidence"] >= limit
         assert ("confident_wrong" in record["ambiguous"].split("+")) == expected
+
+
+def test_digits_are_prepared_as_the_model_was_trained_whatever_params_yaml_says_now(project, tmp_path, edit_params):
+    """The model was trained on deskewed digits without stroke normalisation; a params.yaml that now
+    says the opposite changes nothing: the preparation comes from the model's model.json."""
+    before = predict(project, "samples/digits", "--csv")
+    assert before.returncode == 0, before.stderr
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, symlinks=True)
+    edit_params(copy, {"preprocess.deskew": False, "preprocess.stroke": True})
+    after = predict(copy, "samples/digits", "--csv")
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == before.stdout

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from stages.lib import own_digits, paths
-from stages.lib.ambiguity import calibration_temperature, cutoffs
+from stages.lib.ambiguity import load_cutoffs
 from stages.lib.inference import predict_proba
 from stages.lib.kaggle import PIXELS
 from stages.lib.model_files import load_classifier, preparation
@@ -30,10 +30,10 @@ def summary(trained_project) -> dict:
 
 
 @pytest.fixture(scope="module")
-def model(trained_project, summary):
+def model(trained_project):
     """(classifier, preparation, cutoffs, temperature) of the trained project, as `mnist-dvc predict` reads them."""
     folder = trained_project / paths.MODEL
-    return load_classifier(folder), preparation(folder), cutoffs(summary), calibration_temperature(summary, paths.AMBIGUOUS_SUMMARY)
+    return load_classifier(folder), preparation(folder), *load_cutoffs(trained_project / paths.AMBIGUOUS_SUMMARY)
 
 
 @pytest.fixture(scope="module")

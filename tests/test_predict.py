@@ -11,7 +11,7 @@ from PIL import Image
 
 from stages import predict
 from stages.lib import own_digits, paths
-from stages.lib.ambiguity import calibration_temperature, cutoffs
+from stages.lib.ambiguity import load_cutoffs
 from stages.lib.errors import UserError
 from stages.lib.model_files import load_classifier, preparation
 
@@ -35,13 +35,12 @@ def project(tmp_path, monkeypatch, trained_project, repo_root, edit_params):
 def test_writes_calibrated_predictions_and_a_sheet_of_the_first_digits(project, monkeypatch, capsys):
     monkeypatch.setattr(own_digits, "SHEET_DIGITS", 2)
     predict.main()
-    table = pd.read_csv(project / paths.PREDICTIONS / "predictions.csv", keep_default_na=False)
-    summary = json.loads((project / paths.AMBIGUOUS_SUMMARY).read_text())
+    table = pd.read_csv(project / paths.PREDICTIONS_CSV, keep_default_na=False)
     batch = own_digits.from_files([project / "digits"], preparation(paths.MODEL))
-    expected = own_digits.predict(load_classifier(paths.MODEL), batch, cutoffs(summary), calibration_temperature(summary, "summary"))
+    expected = own_digits.predict(load_classifier(paths.MODEL), batch, *load_cutoffs(paths.AMBIGUOUS_SUMMARY))
     assert table["confidence"].tolist() == pytest.approx(expected["confidence"].tolist(), abs=1e-6)
     assert table["ambiguous"].tolist() == expected["ambiguous"].tolist()
-    assert (project / paths.PREDICTIONS / "sheet.png").read_bytes().startswith(b"\x89PNG")
+    assert (project / paths.PREDICTIONS_SHEET).read_bytes().startswith(b"\x89PNG")
     assert capsys.readouterr().out == f"{paths.PREDICTIONS}: 3 digits from digits (the sheet shows 2)\n"
 
 

@@ -149,6 +149,16 @@ def calibration_temperature(summary: dict, source: str | os.PathLike) -> float:
     return float(found)
 
 
+def load_cutoffs(path: str | os.PathLike) -> tuple[dict[str, float], float]:
+    """(`cutoffs`, `calibration_temperature`) of the `ambiguous` stage's summary.json at `path`:
+    what judging a new digit as that stage would takes. `UserError` naming the file when it is
+    missing, unreadable or older than the temperature."""
+    from stages.lib.npz import read_json
+
+    summary = read_json(path, "ambiguous")
+    return cutoffs(summary), calibration_temperature(summary, path)
+
+
 def verdicts(table: pd.DataFrame, cutoff: dict[str, float], labels: np.ndarray | None = None) -> pd.Series:
     """Per row of a `predictions` table, the definitions under which that digit is ambiguous,
     joined by "+", or "" for none. Only definitions in `SCORES` are judged; others in `cutoff` are ignored."""

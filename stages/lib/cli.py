@@ -28,18 +28,16 @@ from stages.lib.errors import UserError
 
 def run_predict(args: argparse.Namespace) -> int:
     from stages.lib import own_digits
-    from stages.lib.ambiguity import calibration_temperature, cutoffs
+    from stages.lib.ambiguity import load_cutoffs
     from stages.lib.model_files import load_classifier, preparation
-    from stages.lib.npz import read_json
 
-    summary = read_json(args.ambiguous, "ambiguous")
-    temperature = calibration_temperature(summary, args.ambiguous)
+    cutoff, temperature = load_cutoffs(args.ambiguous)
     prepared_as = preparation(args.model)
     if args.kaggle:
         batch = own_digits.from_kaggle(args.kaggle, prepared_as)
     else:
         batch = own_digits.from_files(args.paths, prepared_as, keep_inputs=own_digits.SHEET_DIGITS if args.show else 0)
-    table = own_digits.predict(load_classifier(args.model), batch, cutoffs(summary), temperature)
+    table = own_digits.predict(load_classifier(args.model), batch, cutoff, temperature)
     for failure in batch.failures:
         print(f"error: {failure}", file=sys.stderr)
     if args.kaggle:
@@ -64,12 +62,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from stages.lib.ambiguity import calibration_temperature, cutoffs
-    from stages.lib.npz import read_json
+    from stages.lib.ambiguity import load_cutoffs
     from stages.lib.web import serve
 
-    summary = read_json(args.ambiguous, "ambiguous")
-    serve(args.model, cutoffs(summary), calibration_temperature(summary, args.ambiguous), host=args.host, port=args.port)
+    serve(args.model, *load_cutoffs(args.ambiguous), host=args.host, port=args.port)
     return 0
 
 

@@ -51,6 +51,7 @@ AMBIGUOUS_TABLE = "table.csv"  # in each definition's folder: what the model sai
 
 PREDICTIONS = Path("data/predictions")
 PREDICTIONS_CSV = PREDICTIONS / "predictions.csv"
+PREDICTIONS_SHEET = PREDICTIONS / "sheet.png"
 
 COMMITTEE = Path("data/committee")
 COMMITTEE_JSON = Path("eval/committee.json")
