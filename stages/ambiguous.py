@@ -26,9 +26,9 @@ from stages.lib.ambiguity import DEFINITIONS, describe
 from stages.lib.atomic import atomic_dir, write_csv, write_json
 from stages.lib.errors import UserError, run_stage
 from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries
-from stages.lib.npz import read_json, read_npz
 from stages.lib.params import load_params
 from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
+from stages.lib.stage_outputs import read_json, read_npz
 
 
 def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

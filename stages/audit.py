@@ -37,11 +37,11 @@ from stages.lib.errors import UserError, run_stage
 from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries, together
 from stages.lib.label_issues import pair_counts, quality_table, rank_label_issues
 from stages.lib.metrics import summarize
-from stages.lib.npz import read_json, read_npz
 from stages.lib.params import load_params
 from stages.lib.pictures import save_digit_png, save_gallery
 from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
+from stages.lib.stage_outputs import read_json, read_npz
 
 ISSUES_CSV, QUALITY_CSV, PAIRS_CSV = (path.name for path in (paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY, paths.AUDIT_TRAIN_PAIRS))  # in each split's folder
 RERUN = "rerun the audit (dvc repro audit/dvc.yaml)"

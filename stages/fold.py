@@ -27,10 +27,10 @@ from stages.lib import paths
 from stages.lib.atomic import save_npz
 from stages.lib.audit import fold_split, training_digits
 from stages.lib.errors import UserError, run_stage
-from stages.lib.npz import read_json
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
+from stages.lib.stage_outputs import read_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -6,7 +6,8 @@ confidence, second guess, margin, entropy, and the `ambiguous` stage's definitio
 under; probabilities calibrated with that stage's temperature, as its cutoffs were) and sheet.png
 (each input beside the 28x28 digit the model saw, for the first `own_digits.SHEET_DIGITS` digits).
 An input that cannot be read, or a folder without image files, stops the stage with one line
-naming it, so a versioned result never silently skips a file.
+naming it (the first of several, with how many others), so a versioned result never silently
+skips a file.
 """
 
 from pathlib import Path
@@ -30,7 +31,8 @@ def main() -> None:
     else:
         raise UserError(f"params.yaml: predict.input = {str(source)!r}: not a folder of images or a .csv file")
     if batch.failures:
-        raise UserError(batch.failures[0])
+        more = f" (and {len(batch.failures) - 1} more inputs that cannot be read)" if len(batch.failures) > 1 else ""
+        raise UserError(batch.failures[0] + more)
     table = own_digits.predict(load_classifier(paths.MODEL), batch, cutoff, temperature)
     with atomic_dir(paths.PREDICTIONS) as folder:
         write_csv(folder / paths.PREDICTIONS_CSV.name, table)

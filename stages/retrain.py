@@ -32,9 +32,9 @@ from stages.lib.curation import (
     read_audit_table,
 )
 from stages.lib.errors import UserError, run_stage
-from stages.lib.npz import read_json
 from stages.lib.params import check_train_fits, load_params
 from stages.lib.prepared import load_index, load_split, load_test_set
+from stages.lib.stage_outputs import read_json
 
 RUN_AUDIT = "run the label audit first: dvc repro audit/dvc.yaml"
 

@@ -23,9 +23,9 @@ from stages.lib import paths
 from stages.lib.distributed import start_if_asked
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model_training import train_model
-from stages.lib.npz import read_json
 from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from stages.lib.prepared import load_split
+from stages.lib.stage_outputs import read_json
 
 
 def _seed(text: str) -> int:

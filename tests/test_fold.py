@@ -9,7 +9,7 @@ from stages import fold as fold_stage
 from stages.lib import paths
 from stages.lib.atomic import save_npz, write_json
 from stages.lib.errors import UserError
-from stages.lib.npz import read_npz
+from stages.lib.stage_outputs import read_npz
 
 TRAIN_DIGITS = 600
 TEST_DIGITS = 100

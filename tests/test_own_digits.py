@@ -15,8 +15,8 @@ from stages.lib.ambiguity import load_cutoffs
 from stages.lib.inference import predict_proba
 from stages.lib.kaggle import PIXELS
 from stages.lib.model_files import load_classifier, preparation
-from stages.lib.npz import read_json
 from stages.lib.prepared import load_test_set
+from stages.lib.stage_outputs import read_json
 
 SHEET = 640  # side of the sheet each variant is drawn on
 SIDES = (97, 280, 503)  # none a multiple of 28

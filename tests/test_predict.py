@@ -52,6 +52,14 @@ def test_an_empty_folder_is_named_and_nothing_is_written(project):
     assert not (project / paths.PREDICTIONS).exists()
 
 
+def test_unreadable_pictures_stop_the_stage_naming_the_first_and_counting_the_rest(project):
+    for name in ("broken.png", "notes.png"):
+        (project / "digits" / name).write_text("not a picture")
+    with pytest.raises(UserError, match=r"^digits/broken\.png: .* \(and 1 more inputs that cannot be read\)$"):
+        predict.main()
+    assert not (project / paths.PREDICTIONS).exists()
+
+
 def test_a_summary_without_its_temperature_says_to_rerun_the_ambiguous_stage(project):
     summary = json.loads((project / paths.AMBIGUOUS_SUMMARY).read_text())
     del summary["temperature"]

@@ -153,7 +153,7 @@ def load_cutoffs(path: str | os.PathLike) -> tuple[dict[str, float], float]:
     """(`cutoffs`, `calibration_temperature`) of the `ambiguous` stage's summary.json at `path`:
     what judging a new digit as that stage would takes. `UserError` naming the file when it is
     missing, unreadable or older than the temperature."""
-    from stages.lib.npz import read_json
+    from stages.lib.stage_outputs import read_json
 
     summary = read_json(path, "ambiguous")
     return cutoffs(summary), calibration_temperature(summary, path)

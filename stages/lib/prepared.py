@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.lib.errors import UserError
-from stages.lib.npz import read_npz
+from stages.lib.stage_outputs import read_npz
 
 TEST_ARRAYS = ("images", "labels", "original", "index")
 

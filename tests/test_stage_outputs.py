@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stages.lib.errors import UserError
-from stages.lib.npz import read_npz
+from stages.lib.stage_outputs import read_npz
 
 
 def test_the_named_arrays_are_read(tmp_path):
