@@ -27,7 +27,7 @@ from stages.lib import paths
 from stages.lib.atomic import save_npz
 from stages.lib.audit import fold_split, training_digits
 from stages.lib.errors import UserError, run_stage
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
 from stages.lib.preparation import prepare
 from stages.lib.prepared import load_test_set
 from stages.lib.stage_outputs import read_json
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         state, history = fit_resumable(trainer, (prepared[val_at], labels[val_at]), out.checkpoint, run_id)
     except NonFiniteLoss as error:
-        raise UserError(f"fold {fold}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
-                        "the checkpoint of the last good epoch is kept") from None
+        raise diverged(cfg, f"fold {fold}", error) from None
 
     classifier = neural_classifier(trainer.eval_model(state))
     probs = predict_proba(classifier, prepared[held_out], PREDICT_BATCH)

@@ -32,7 +32,7 @@ from stages.lib.curation import (
     read_audit_table,
 )
 from stages.lib.errors import UserError, run_stage
-from stages.lib.params import check_train_fits, load_params
+from stages.lib.params import check_train_fits, diverged, load_params
 from stages.lib.prepared import load_index, load_split, load_test_set
 from stages.lib.stage_outputs import read_json
 
@@ -82,8 +82,7 @@ def main() -> None:
         training = train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN,
                                read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
     except NonFiniteLoss as error:
-        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
-                        "the checkpoint of the last good epoch is kept") from None
+        raise diverged(cfg, "train", error) from None
 
     test = load_test_set(paths.TEST_NPZ)
     scores = score_on_test(load_classifier(paths.RETRAIN.model), test, test_flagged)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from stages.lib import paths
 from stages.lib.distributed import start_if_asked
-from stages.lib.errors import UserError, run_stage
+from stages.lib.errors import run_stage
 from stages.lib.model_training import train_model
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
+from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
 from stages.lib.prepared import load_split
 from stages.lib.stage_outputs import read_json
 
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         train_model(cfg, train, val, out, preparation, run_id=fingerprint(cfg.model_dump_json(), [paths.TRAIN_NPZ, paths.VAL_NPZ]))
     except NonFiniteLoss as error:
-        raise UserError(f"train: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
-                        "the checkpoint of the last good epoch is kept") from None
+        raise diverged(cfg, "train", error) from None
 
 
 if __name__ == "__main__":

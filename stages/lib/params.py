@@ -175,6 +175,13 @@ class Params(Section):
     retrain: Retrain
 
 
+def diverged(cfg: Train, where: str, error: Exception) -> UserError:
+    """The one line for a training run (`where`: "train", "fold 3") whose loss stopped being finite:
+    `error` says when; the key to change is train.learning_rate."""
+    return UserError(f"{where}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                     "the checkpoint of the last good epoch is kept")
+
+
 def check_train_fits(cfg: Train, n_images: int, n_devices: int) -> None:
     """The train keys that the schema cannot check alone, checked against the number of training
     images and of devices (every device must get an equal share of a batch); `UserError` naming the key."""
