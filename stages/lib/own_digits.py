@@ -92,9 +92,9 @@ def predict(classifier: Classifier, batch: Batch, cutoff: dict[str, float], temp
     the `ambiguous` stage under which it would have been listed, "+"-joined, "" for none).
 
     The model's probabilities are calibrated with `temperature` first (`calibration.apply_temperature`),
-    which must be the one of the probabilities `cutoff` was drawn from (`ambiguity.cutoffs` and
-    `ambiguity.calibration_temperature` of the same summary.json): the columns and the verdicts
-    are then in the terms of that stage's tables."""
+    which must be the one of the probabilities `cutoff` was drawn from (both from
+    `ambiguity.load_cutoffs` of the same summary.json): the columns and the verdicts are then in
+    the terms of that stage's tables."""
     raw = predict_proba(classifier, np.stack(batch.digits), BATCH) if batch.digits else np.zeros((0, NUM_CLASSES), np.float32)
     table = predictions(apply_temperature(logits_from_probs(raw), temperature))
     table.insert(0, "name", batch.names)

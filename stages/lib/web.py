@@ -62,8 +62,7 @@ class Predictor:
     def __init__(self, model_folder: Path, cutoff: dict[str, float], temperature: float):
         """Loads the model and how its digits were prepared (model.json's `preparation`), then
         predicts one blank digit so that the jit compilation happens now, not on the first request.
-        `cutoff` and `temperature`: `ambiguity.cutoffs` and `ambiguity.calibration_temperature` of
-        the same summary.json."""
+        `cutoff` and `temperature`: `ambiguity.load_cutoffs` of the ambiguous stage's summary.json."""
         self.preparation = preparation(model_folder)
         self.cutoff = cutoff
         self.temperature = temperature
@@ -121,8 +120,8 @@ def create_app(model_folder: Path, cutoff: dict[str, float], temperature: float,
                max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
     """The app serving the page and /api/predict for the model in `model_folder` (loaded and
     compiled here, once; `UserError` when its files are missing or corrupt), calibrating its
-    probabilities with `temperature` and judging ambiguity with `cutoff` (`ambiguity.calibration_temperature`
-    and `ambiguity.cutoffs` of the ambiguous stage's summary)."""
+    probabilities with `temperature` and judging ambiguity with `cutoff` (`ambiguity.load_cutoffs` of
+    the ambiguous stage's summary)."""
     predictor = Predictor(Path(model_folder), cutoff, temperature)
     app = FastAPI(title="Your own digits", docs_url=None, redoc_url=None, openapi_url=None)
 
