@@ -24,6 +24,7 @@ import numpy as np
 from stages.lib import paths
 from stages.lib.ambiguity import DEFINITIONS, describe
 from stages.lib.atomic import atomic_dir, write_csv, write_json
+from stages.lib.calibration import recorded_temperature
 from stages.lib.errors import UserError, run_stage
 from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries
 from stages.lib.params import load_params
@@ -48,11 +49,10 @@ def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.nd
 def calibration_temperature() -> float:
     """The temperature evaluate calibrated probs.npz with: eval/metrics.json's `temperature`;
     `UserError` naming the file when it holds none (an older evaluate stage)."""
-    metrics = read_json(paths.METRICS_JSON, "evaluate")
-    temperature = metrics.get("temperature") if isinstance(metrics, dict) else None
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+    temperature = recorded_temperature(read_json(paths.METRICS_JSON, "evaluate"))
+    if temperature is None:
         raise UserError(f"{paths.METRICS_JSON}: no calibration `temperature`; rerun the evaluate stage (dvc repro)")
-    return float(temperature)
+    return temperature
 
 
 def title(name: str, shown: int, top_n: int) -> str:

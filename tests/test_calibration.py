@@ -12,6 +12,7 @@ from stages.lib.calibration import (
     expected_calibration_error,
     fit_temperature,
     logits_from_probs,
+    recorded_temperature,
     reliability_table,
     reliability_tables,
 )
@@ -126,3 +127,10 @@ def test_both_reliability_tables_raw_rows_first():
 def test_empty_or_mismatched_input_raises(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_a_recorded_temperature_is_a_positive_number_or_none():
+    assert recorded_temperature({"temperature": 0.417303, "accuracy": 0.9951}) == 0.417303
+    assert recorded_temperature({"temperature": 2}) == 2.0
+    for record in ({}, {"temperature": 0}, {"temperature": -1.0}, {"temperature": True}, {"temperature": "0.4"}, [0.4], None):
+        assert recorded_temperature(record) is None

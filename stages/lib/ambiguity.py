@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from stages.lib.calibration import recorded_temperature
 from stages.lib.errors import UserError
 
 # Stops log(0) for a probability of exactly zero; contributes nothing measurable to the entropy.
@@ -142,11 +143,11 @@ def calibration_temperature(summary: dict, source: str | os.PathLike) -> float:
     """The temperature that calibrated the probabilities the `ambiguous` stage ranked (summary.json's
     `temperature`, the evaluate stage's). `UserError` naming `source` (the summary's file) when it
     is missing or not a positive number: a summary written before the stage recorded it."""
-    found = summary.get("temperature") if isinstance(summary, dict) else None
-    if isinstance(found, bool) or not isinstance(found, int | float) or not found > 0:
+    found = recorded_temperature(summary)
+    if found is None:
         raise UserError(f"{source}: no calibration temperature (written by an older ambiguous stage); "
                         "rerun the ambiguous stage (dvc repro)")
-    return float(found)
+    return found
 
 
 def load_cutoffs(path: str | os.PathLike) -> tuple[dict[str, float], float]:

@@ -125,3 +125,12 @@ def reliability_tables(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarr
     tables = [reliability_table(p, labels).assign(probabilities=name) for name, p in (("raw", raw), ("calibrated", calibrated))]
     table = pd.concat(tables, ignore_index=True).round(6)
     return table[["probabilities", *(column for column in table.columns if column != "probabilities")]]
+
+
+def recorded_temperature(record) -> float | None:
+    """The positive number a JSON record (eval/metrics.json, the ambiguous stage's summary.json)
+    holds under `temperature`; None when it holds none, as one written before calibration."""
+    found = record.get("temperature") if isinstance(record, dict) else None
+    if isinstance(found, bool) or not isinstance(found, int | float) or not found > 0:
+        return None
+    return float(found)
