@@ -39,7 +39,7 @@ VARIANTS = {  # name: settings on top of params.yaml with train.epochs set to --
 
 def tta_scores(test: tuple) -> Callable[[object], dict]:
     """A `finish` hook for train_and_score: the model's test accuracy with test-time augmentation."""
-    from stages.lib.inference import neural_classifier, predict_proba
+    from mnist_dvc.models.inference import neural_classifier, predict_proba
 
     images, labels = test
 

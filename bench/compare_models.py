@@ -21,9 +21,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.pipeline import clone_head, machine, run_dvc, write_results  # noqa: E402
-from stages.lib import paths  # noqa: E402
-from stages.lib.model_files import DESCRIPTION  # noqa: E402
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS  # noqa: E402
+from mnist_dvc.config import paths  # noqa: E402
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS  # noqa: E402
+from mnist_dvc.models.saved import DESCRIPTION  # noqa: E402
 
 MODELS = NEURAL_MODELS + CLASSICAL_MODELS
 REPORTED = {  # what each original's author reported, on their own split and schedule; tests check one per model

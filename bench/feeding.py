@@ -28,8 +28,8 @@ import numpy as np
 
 from bench.pipeline import machine, write_result
 from bench.time_to_accuracy import prepare
-from stages.lib.models import build_model, init_rngs
-from stages.lib.trainer import epoch_order, init_state, make_optimizer, make_train_step
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.training.step import epoch_order, init_state, make_optimizer, make_train_step
 
 
 def training_step(cfg, total_steps: int) -> tuple:

@@ -4,7 +4,7 @@ data: test accuracy and seconds per training step of each; writes JSON.
 In a fresh clone of HEAD (with `--set` overrides, e.g. a shorter train.epochs), `dvc repro
 preprocess`, then the train and evaluate stages once as one process and once with the train stage
 under `mnist-dvc launch --processes 2 --cpu-devices 2`. Both see the same batches in the same order
-(stages.lib.trainer), so they differ only by the order of floating-point sums across devices.
+(mnist_dvc.training.step), so they differ only by the order of floating-point sums across devices.
 
     python -m bench.multiprocess --set train.epochs=1 --seeds 0 1 2 --out bench/results/multiprocess-cpu.json
 """
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.pipeline import clone_head, machine, override, run_dvc, summary, write_result
-from stages.lib import paths
+from mnist_dvc.config import paths
 
 LAYOUTS = {"1 process x 1 device": [], "2 processes x 2 devices": ["mnist-dvc", "launch", "--processes", "2", "--cpu-devices", "2", "--"]}
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train.seed of each pair of runs")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
-    from stages.lib.params import load_params
+    from mnist_dvc.config.params import load_params
 
     result = {"command": "python -m bench.multiprocess " + " ".join(sys.argv[1:]), "settings": args.settings, "machine": machine(),
               "runs": {layout: [] for layout in LAYOUTS}}

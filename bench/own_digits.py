@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from bench.pipeline import machine, write_result
-from stages.lib import paths
+from mnist_dvc.config import paths
 
 REQUESTS, WARM_UP = 200, 20
 
@@ -43,9 +43,9 @@ def paper_png(digit: np.ndarray, side: int) -> bytes:
 
 def folder_throughput(folder: Path, repeats: int) -> list[float]:
     """Digits per second of preparing and predicting every picture in `folder`, per pass."""
-    from stages.lib import own_digits
-    from stages.lib.ambiguity import load_cutoffs
-    from stages.lib.model_files import load_classifier, preparation
+    from mnist_dvc.analysis.ambiguity import load_cutoffs
+    from mnist_dvc.app import own_digits
+    from mnist_dvc.models.saved import load_classifier, preparation
 
     classifier, prepared_as = load_classifier(paths.MODEL), preparation(paths.MODEL)
     cutoff, temperature = load_cutoffs(paths.AMBIGUOUS_SUMMARY)
@@ -72,7 +72,7 @@ def page_latency(picture: bytes) -> tuple[list[float], int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-c", "from stages.lib.cli import main; main()", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "serve", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}/api/predict"
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="passes over the folder")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
-    from stages.lib.prepared import load_test_set
+    from mnist_dvc.io.prepared_sets import load_test_set
 
     originals = load_test_set(paths.TEST_NPZ)["original"][:1000]
     with tempfile.TemporaryDirectory(prefix="mnist-own-digits-") as name:

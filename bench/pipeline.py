@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from stages.lib import paths
-from stages.lib.atomic import write_text
+from mnist_dvc.config import paths
+from mnist_dvc.io.atomic import write_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def machine() -> dict:
 
 def override(params_file: Path, settings: list[str]) -> None:
     """Applies `KEY=VALUE` settings (values in YAML, as `dvc exp run -S` takes them) to a params file."""
-    from stages.lib.params import with_settings
+    from mnist_dvc.config.params import with_settings
 
     changes = dict(setting.split("=", 1) for setting in settings)
     params = with_settings(yaml.safe_load(params_file.read_text()), {key: yaml.safe_load(value) for key, value in changes.items()})
@@ -88,7 +88,7 @@ def summary(values: list[float]) -> dict:
 
 
 def write_result(path: Path, result: dict) -> None:
-    """Writes a benchmark's JSON whole or not at all (`stages.lib.atomic`), laid out as every file in
+    """Writes a benchmark's JSON whole or not at all (`mnist_dvc.io.atomic`), laid out as every file in
     bench/results is: keys in the order the benchmark built them (not sorted, unlike the stages'
     `write_json`), indented by 2, NumPy numbers as plain floats."""
     write_text(path, json.dumps(result, indent=2, default=float) + "\n")

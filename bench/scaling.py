@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.pipeline import machine, write_result
-from stages.lib import paths
-from stages.lib.atomic import write_text
+from mnist_dvc.config import paths
+from mnist_dvc.io.atomic import write_text
 
 LAYOUTS = [(1, 1), (1, 2), (1, 4), (2, 2)]  # (processes, devices per process)
 BATCH_SIZES = [1, 50, 250, 1000]
@@ -34,15 +34,15 @@ BATCH_SIZES = [1, 50, 250, 1000]
 def worker(steps: int, warm_up: int) -> None:
     """In each process of one layout: train the default model for warm_up + steps steps; the first
     process prints the timed steps' images per second as JSON."""
-    from stages.lib.distributed import start_if_asked
+    from mnist_dvc.training.distributed import start_if_asked
 
     start_if_asked(os.environ)
     import jax
 
-    from stages.lib.distributed import is_writer
-    from stages.lib.fit import build_trainer
-    from stages.lib.params import load_params
-    from stages.lib.prepared import load_split
+    from mnist_dvc.config.params import load_params
+    from mnist_dvc.io.prepared_sets import load_split
+    from mnist_dvc.training.distributed import is_writer
+    from mnist_dvc.training.loop import build_trainer
 
     cfg = load_params("train")
     trainer = build_trainer(cfg, load_split(paths.TRAIN_NPZ), steps_per_epoch=warm_up + steps)
@@ -64,7 +64,7 @@ def training(steps: int, warm_up: int, timeout_s: float) -> list[dict]:
         if processes == 1:
             command, env = me, {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices)}
         else:
-            launcher = [sys.executable, "-c", "from stages.lib.cli import main; main()", "launch"]
+            launcher = [sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "launch"]
             command, env = [*launcher, "--processes", str(processes), "--cpu-devices", str(devices), "--", *me], dict(os.environ)
         run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -84,9 +84,9 @@ def training(steps: int, warm_up: int, timeout_s: float) -> list[dict]:
 
 
 def inference() -> list[dict]:
-    from stages.lib.inference import timed_predictions
-    from stages.lib.model_files import load_classifier
-    from stages.lib.prepared import load_test_set
+    from mnist_dvc.io.prepared_sets import load_test_set
+    from mnist_dvc.models.inference import timed_predictions
+    from mnist_dvc.models.saved import load_classifier
 
     images = load_test_set(paths.TEST_NPZ)["images"]
     classifier = load_classifier(paths.MODEL)

@@ -3,7 +3,7 @@ in one run on one machine; writes Markdown + JSON.
 
 Variants: the default training; (a) without the training digits the label audit flags; (b) with the
 hardest unflagged ones oversampled, freshly distorted; (c) both. Every variant builds its set with
-the retrain stage's own code (`stages.lib.curation`) from this workspace's data/prepared and the
+the retrain stage's own code (`mnist_dvc.audit.curation`) from this workspace's data/prepared and the
 audit's tables (run `dvc repro` and `dvc repro audit/dvc.yaml` first), and trains with the train
 stage's loop (bench/time_to_accuracy.py) and `train`'s params, once per seed, seeds outermost so a
 change in the machine's load touches every variant alike. Each model is scored on the prepared test
@@ -35,10 +35,10 @@ HARD_COPIES = 4
 
 def load_inputs() -> dict:
     """This workspace's prepared data and audit tables, read and checked as the retrain stage does."""
-    from stages.lib import paths
-    from stages.lib.curation import ISSUE_KEYS, QUALITY_KEYS, check_same_digits, read_audit_table
-    from stages.lib.params import load_params
-    from stages.lib.prepared import load_index, load_split, load_test_set
+    from mnist_dvc.audit.curation import ISSUE_KEYS, QUALITY_KEYS, check_same_digits, read_audit_table
+    from mnist_dvc.config import paths
+    from mnist_dvc.config.params import load_params
+    from mnist_dvc.io.prepared_sets import load_index, load_split, load_test_set
 
     images, labels = load_split(paths.TRAIN_NPZ)
     index = load_index(paths.TRAIN_NPZ, len(labels))
@@ -57,8 +57,9 @@ def load_inputs() -> dict:
 
 def score_hook(test: dict, test_flagged: np.ndarray):
     """A `finish` hook for train_and_score: test errors, and the flagged test digits predicted
-    otherwise than labelled, scored as the retrain stage scores (`stages.lib.inference.score_on_test`)."""
-    from stages.lib.inference import neural_classifier, score_on_test
+    otherwise than labelled, scored as the retrain stage scores (`mnist_dvc.analysis.metrics.score_on_test`)."""
+    from mnist_dvc.analysis.metrics import score_on_test
+    from mnist_dvc.models.inference import neural_classifier
 
     def score(model) -> dict:
         scores = score_on_test(neural_classifier(model), test, test_flagged, batch_size=1000)
@@ -68,7 +69,7 @@ def score_hook(test: dict, test_flagged: np.ndarray):
 
 
 def run(inputs: dict, seeds: list[int]) -> list[dict]:
-    from stages.lib.curation import curated_training_set
+    from mnist_dvc.audit.curation import curated_training_set
 
     images, labels, index = inputs["train"]
     test = (inputs["test"]["images"], inputs["test"]["labels"])

@@ -36,8 +36,8 @@ def pens(originals: np.ndarray) -> dict[str, np.ndarray]:
 
 def pen_scores(originals: np.ndarray, labels: np.ndarray, preparation: dict):
     """A `finish` hook for train_and_score: the model's accuracy on each pen's digits, prepared alike."""
-    from stages.lib.inference import neural_classifier, predict_proba
-    from stages.lib.preparation import prepare
+    from mnist_dvc.digits.preparation import prepare
+    from mnist_dvc.models.inference import neural_classifier, predict_proba
 
     sets = {name: prepare(digits, preparation) for name, digits in pens(originals).items()}
 
@@ -50,8 +50,8 @@ def pen_scores(originals: np.ndarray, labels: np.ndarray, preparation: dict):
 
 
 def measure(name: str, seeds: list[int]) -> dict:
-    from stages.lib import paths
-    from stages.lib.prepared import load_test_set
+    from mnist_dvc.config import paths
+    from mnist_dvc.io.prepared_sets import load_test_set
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="mnist-stroke-") as folder:

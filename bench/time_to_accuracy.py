@@ -2,7 +2,7 @@
 
 Clones the committed HEAD into a temporary folder, applies a preset from bench/presets.yaml and any
 `--set` overrides to its params.yaml, runs `dvc repro preprocess` there (the download stage reads
-MNIST_MIRROR), then trains once per seed in this process with the train stage's own loop (`stages.lib.fit.run_epoch`).
+MNIST_MIRROR), then trains once per seed in this process with the train stage's own loop (`mnist_dvc.training.loop.run_epoch`).
 Every `--eval-every` training images the clock stops while the test set is scored with the weights the
 train stage would save. The clock counts training only: compiling the step is included,
 scoring is not. The JSON holds every run's curve, the median and spread of the seconds to the
@@ -27,9 +27,9 @@ EVAL_EVERY = 6400  # training images between scorings of the test set: 0.12 epoc
 def prepare(folder: Path, settings: list[str]) -> tuple:
     """(train params, train split, test split) of a fresh clone of HEAD in `folder` with `settings`
     applied, after its `dvc repro preprocess`."""
-    from stages.lib import paths
-    from stages.lib.params import load_params
-    from stages.lib.prepared import load_split
+    from mnist_dvc.config import paths
+    from mnist_dvc.config.params import load_params
+    from mnist_dvc.io.prepared_sets import load_split
 
     clone_head(folder, settings)
     run_dvc(folder, "repro", "preprocess")
@@ -43,7 +43,7 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
     more entries for the run's record."""
     import jax
 
-    from stages.lib.fit import build_trainer, run_epoch
+    from mnist_dvc.training.loop import build_trainer, run_epoch
 
     trainer = build_trainer(cfg, train)
     steps_per_epoch = trainer.steps_per_epoch

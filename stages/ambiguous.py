@@ -1,5 +1,5 @@
 """Stage `ambiguous`: the test digits the model is least sure about, under the definitions of
-`stages.lib.ambiguity`, and why each is ambiguous.
+`mnist_dvc.analysis.ambiguity`, and why each is ambiguous.
 
 Reads the (calibrated) probabilities saved by `evaluate` (no second prediction pass), the
 temperature that calibrated them (eval/metrics.json) and the test images; for the explanations, the model (data/model), the training digits it learnt from
@@ -11,7 +11,7 @@ Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previo
 - galleries/<definition>.png: all of a definition's digits on one captioned page;
 - galleries/<definition>-explained.png: the same digits, one row each: the digit, its saliency map,
   its 5 nearest training digits of the predicted class and of the given one (of the runner-up where
-  the prediction is right), by distance in the model's last hidden layer (`stages.lib.explain`);
+  the prediction is right), by distance in the model's last hidden layer (`mnist_dvc.analysis.explain`);
   left out, with one printed line, when the model is a scikit-learn one (no hidden layer, no gradient);
 - summary.json: every definition's description and table, and `temperature`: the one that
   calibrated the probabilities (eval/metrics.json's), so that new digits' probabilities are
@@ -21,15 +21,15 @@ A definition that finds fewer than `top_n` digits (few errors, say) reports the 
 
 import numpy as np
 
-from stages.lib import paths
-from stages.lib.ambiguity import DEFINITIONS, describe
-from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.calibration import recorded_temperature
-from stages.lib.errors import UserError, run_stage
-from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries
-from stages.lib.params import load_params
-from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
-from stages.lib.stage_outputs import read_json, read_npz
+from mnist_dvc.analysis.ambiguity import DEFINITIONS, describe
+from mnist_dvc.analysis.calibration import recorded_temperature
+from mnist_dvc.analysis.explain import DigitsToExplain, Gallery, save_explained_galleries
+from mnist_dvc.analysis.pictures import digit_caption, save_digit_png, save_gallery
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import atomic_dir, write_csv, write_json
+from mnist_dvc.io.stage_outputs import read_json, read_npz
 
 
 def load_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

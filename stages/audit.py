@@ -1,5 +1,5 @@
 """Stage `audit` (audit/dvc.yaml, after every `fold`): the training and test digits most likely
-mislabelled, ranked by confident learning (`stages.lib.label_issues`).
+mislabelled, ranked by confident learning (`mnist_dvc.analysis.label_issues`).
 
 Every training digit's probabilities come from the one fold model that never saw it; every test
 digit's are the average of all fold models' (none saw a test digit). Flagged digits are ranked by
@@ -18,7 +18,7 @@ Outputs, for split train and test:
   map and its 5 nearest training digits of the suggested and of the given label (of the runner-up
   where the two agree), all from the main model (data/model: distance in its last hidden layer,
   its gradient) among the main model's training digits (data/prepared/train.npz, each once; a
-  flagged training digit is never its own neighbour); see `stages.lib.explain`. Left out, with one
+  flagged training digit is never its own neighbour); see `mnist_dvc.analysis.explain`. Left out, with one
   printed line, when the main model is a scikit-learn one (no hidden layer, no gradient);
 - eval/audit.json (DVC metrics): digits and flagged digits per split, the fold models' out-of-sample
   accuracy on the training digits and the averaged fold models' test accuracy.
@@ -29,19 +29,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages.lib import paths
-from stages.lib.atomic import atomic_dir, write_csv, write_json
-from stages.lib.audit import FOLD_ARRAYS, combine_folds, fold_fits, issue_caption, issue_table, training_digits
-from stages.lib.calibration import apply_temperature, fit_temperature, logits_from_probs
-from stages.lib.errors import UserError, run_stage
-from stages.lib.explain import DigitsToExplain, Gallery, save_explained_galleries, together
-from stages.lib.label_issues import pair_counts, quality_table, rank_label_issues
-from stages.lib.metrics import summarize
-from stages.lib.params import load_params
-from stages.lib.pictures import save_digit_png, save_gallery
-from stages.lib.preparation import prepare
-from stages.lib.prepared import load_test_set
-from stages.lib.stage_outputs import read_json, read_npz
+from mnist_dvc.analysis.calibration import apply_temperature, fit_temperature, logits_from_probs
+from mnist_dvc.analysis.explain import DigitsToExplain, Gallery, save_explained_galleries, together
+from mnist_dvc.analysis.label_issues import pair_counts, quality_table, rank_label_issues
+from mnist_dvc.analysis.metrics import summarize
+from mnist_dvc.analysis.pictures import save_digit_png, save_gallery
+from mnist_dvc.audit.cross_validation import FOLD_ARRAYS, combine_folds, fold_fits, training_digits
+from mnist_dvc.audit.issue_tables import issue_caption, issue_table
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.digits.preparation import prepare
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import atomic_dir, write_csv, write_json
+from mnist_dvc.io.prepared_sets import load_test_set
+from mnist_dvc.io.stage_outputs import read_json, read_npz
 
 ISSUES_CSV, QUALITY_CSV, PAIRS_CSV = (path.name for path in (paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY, paths.AUDIT_TRAIN_PAIRS))  # in each split's folder
 RERUN = "rerun the audit (dvc repro audit/dvc.yaml)"

@@ -1,4 +1,4 @@
-"""Stage `download`: the four MNIST .gz files into data/raw, each checked by its hash (`stages.lib.mirrors`).
+"""Stage `download`: the four MNIST .gz files into data/raw, each checked by its hash (`mnist_dvc.io.mirrors`).
 
 Sources, in order: `$MNIST_MIRROR` when set (a local folder, a file:// URL or an http(s) base URL,
 for machines without internet), then each of `download.mirrors`. A failure names every source
@@ -7,10 +7,10 @@ tried and why it failed, and leaves data/raw as it was.
 
 import os
 
-from stages.lib import paths
-from stages.lib.errors import run_stage
-from stages.lib.mirrors import SHA256, download_all
-from stages.lib.params import load_params
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.errors import run_stage
+from mnist_dvc.io.mirrors import SHA256, download_all
 
 MIRROR_ENV = "MNIST_MIRROR"
 

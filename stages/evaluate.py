@@ -1,6 +1,6 @@
 """Stage `evaluate`: scores the trained model on the prepared test set and shows examples of its work.
 
-The test probabilities are calibrated by temperature scaling (`stages.lib.calibration`): one
+The test probabilities are calibrated by temperature scaling (`mnist_dvc.analysis.calibration`): one
 temperature fitted on the validation split (data/prepared/val.npz, predicted like the test set:
 same batch size, same views) divides the logits. It never changes which digit is predicted, so
 accuracy, errors, macro F1, the per-digit table and the confusion matrix are those of the model;
@@ -27,17 +27,17 @@ Outputs:
 import numpy as np
 import pandas as pd
 
-from stages.lib import paths
-from stages.lib.ambiguity import describe
-from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
-from stages.lib.calibration import calibrate, calibration_figures, reliability_tables
-from stages.lib.errors import UserError, run_stage
-from stages.lib.inference import TTA_SHIFTS, predict_proba, timed_predictions
-from stages.lib.metrics import example_positions, per_digit, summarize
-from stages.lib.model_files import load_classifier
-from stages.lib.params import load_params
-from stages.lib.pictures import digit_caption, save_digit_png, save_gallery
-from stages.lib.prepared import load_split, load_test_set
+from mnist_dvc.analysis.ambiguity import describe
+from mnist_dvc.analysis.calibration import calibrate, calibration_figures, reliability_tables
+from mnist_dvc.analysis.metrics import example_positions, per_digit, summarize
+from mnist_dvc.analysis.pictures import digit_caption, save_digit_png, save_gallery
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import atomic_dir, save_npz, write_csv, write_json
+from mnist_dvc.io.prepared_sets import load_split, load_test_set
+from mnist_dvc.models.inference import TTA_SHIFTS, predict_proba, timed_predictions
+from mnist_dvc.models.saved import load_classifier
 
 EXAMPLE_COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "correct"]
 

@@ -3,9 +3,9 @@ training digits, for the label audit.
 
 The audit splits all training digits of the official file (the first `preprocess.train_subset` if
 set; the preprocess stage's validation split plays no part) into `audit.folds` stratified folds
-seeded by `audit.seed` (`stages.lib.audit.fold_split`). Fold k's model is the train stage's: the
+seeded by `audit.seed` (`mnist_dvc.audit.folds.fold_split`). Fold k's model is the train stage's: the
 model and settings of the `train` section, but `audit.epochs` epochs, trained with the same loop
-(`stages.lib.fit.fit_resumable`) on the digits of the other folds, prepared exactly as the main model's
+(`mnist_dvc.training.loop.fit_resumable`) on the digits of the other folds, prepared exactly as the main model's
 (data/prepared/preparation.json), and watched on a small validation slice of them. Cached
 augmented copies (`preprocess.augment.copies`) are not made; `train.augment`'s fresh distortions
 are. It then predicts fold k, which it never saw, and the prepared test set. A checkpoint after
@@ -23,14 +23,14 @@ import json
 
 import numpy as np
 
-from stages.lib import paths
-from stages.lib.atomic import save_npz
-from stages.lib.audit import fold_split, training_digits
-from stages.lib.errors import UserError, run_stage
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
-from stages.lib.preparation import prepare
-from stages.lib.prepared import load_test_set
-from stages.lib.stage_outputs import read_json
+from mnist_dvc.audit.cross_validation import fold_split, training_digits
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
+from mnist_dvc.digits.preparation import prepare
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import save_npz
+from mnist_dvc.io.prepared_sets import load_test_set
+from mnist_dvc.io.stage_outputs import read_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,8 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     import jax
 
-    from stages.lib.fit import NonFiniteLoss, build_trainer, fingerprint, fit_resumable, write_curves
-    from stages.lib.inference import PREDICT_BATCH, neural_classifier, predict_proba
+    from mnist_dvc.models.inference import PREDICT_BATCH, neural_classifier, predict_proba
+    from mnist_dvc.training.loop import NonFiniteLoss, build_trainer, fingerprint, fit_resumable, write_curves
 
     fold = parse_args(argv).fold
     audit, train_subset = load_params("audit"), load_params("preprocess").train_subset

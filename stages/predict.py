@@ -1,5 +1,5 @@
 """Stage `predict`: the trained model's predictions for the digits named by `predict.input` (a folder
-of image files or a Kaggle CSV), prepared as the model's own were (`stages.lib.own_digits`).
+of image files or a Kaggle CSV), prepared as the model's own were (`mnist_dvc.app.own_digits`).
 
 Writes data/predictions/ as a whole: predictions.csv (one row per digit: name, prediction,
 confidence, second guess, margin, entropy, and the `ambiguous` stage's definitions it would fall
@@ -12,12 +12,13 @@ skips a file.
 
 from pathlib import Path
 
-from stages.lib import own_digits, paths
-from stages.lib.ambiguity import load_cutoffs
-from stages.lib.atomic import atomic_dir, write_csv
-from stages.lib.errors import UserError, run_stage
-from stages.lib.model_files import load_classifier, preparation
-from stages.lib.params import load_params
+from mnist_dvc.analysis.ambiguity import load_cutoffs
+from mnist_dvc.app import own_digits
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import atomic_dir, write_csv
+from mnist_dvc.models.saved import load_classifier, preparation
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Stage `preprocess`: raw MNIST files in, the train/val/test arrays every later stage reads out.
 
-It checks the raw files (`stages.lib.idx`), takes the configured subsets, holds out a stratified
-validation set (`stages.lib.split`), prepares all images (`stages.lib.preparation`: deskewing,
+It checks the raw files (`mnist_dvc.io.idx`), takes the configured subsets, holds out a stratified
+validation set (`mnist_dvc.digits.split`), prepares all images (`mnist_dvc.digits.preparation`: deskewing,
 stroke normalisation towards the training digits' median width, each if asked), appends
-the cached distorted copies to the training part only (`stages.lib.distortions`), and writes
+the cached distorted copies to the training part only (`mnist_dvc.digits.cached_distortions`), and writes
 data/prepared/ as a whole (every split with each digit's `index` in the official file), plus the per-digit counts of each split for `dvc plots`.
 """
 
@@ -11,22 +11,22 @@ import time
 
 import numpy as np
 
-from stages.lib import paths
-from stages.lib.atomic import atomic_dir, save_npz, write_csv, write_json
-from stages.lib.distortions import augment
-from stages.lib.errors import UserError, run_stage
-from stages.lib.idx import load_split
-from stages.lib.params import load_params
-from stages.lib.preparation import preparation_for, prepare
-from stages.lib.split import digit_counts, split_validation
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.digits.cached_distortions import augment
+from mnist_dvc.digits.preparation import preparation_for, prepare
+from mnist_dvc.digits.split import digit_counts, split_validation
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import atomic_dir, save_npz, write_csv, write_json
+from mnist_dvc.io.idx import read_split
 
 
 def main() -> None:
     params = load_params("preprocess")
     started = time.perf_counter()
 
-    train_images, train_labels = load_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
-    test_images, test_labels = load_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
+    train_images, train_labels = read_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    test_images, test_labels = read_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
     if params.train_subset:
         train_images, train_labels = train_images[: params.train_subset], train_labels[: params.train_subset]
     if params.test_subset:

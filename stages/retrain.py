@@ -1,9 +1,9 @@
 """Stage `retrain` (audit/dvc.yaml, after `audit`): the second training, which learns from what the
 label audit found, and its score on the test set.
 
-The `train` section's model and settings are trained again (`stages.lib.model_training`, resumable
+The `train` section's model and settings are trained again (`mnist_dvc.training.train_and_save`, resumable
 like the train stage) on data/prepared/train.npz changed by `retrain`'s keys
-(`stages.lib.curation`): without the training digits the audit flags
+(`mnist_dvc.audit.curation`): without the training digits the audit flags
 (`retrain.exclude_label_issues`), and with the `retrain.hard_digits` hardest unflagged ones
 oversampled `retrain.hard_copies` times, freshly distorted with `preprocess.augment`'s strengths and
 `train.seed`. Then it scores the prepared test set, and counts how many of the test digits the audit
@@ -20,9 +20,7 @@ import json
 
 import numpy as np
 
-from stages.lib import paths
-from stages.lib.atomic import write_json
-from stages.lib.curation import (
+from mnist_dvc.audit.curation import (
     ISSUE_KEYS,
     QUALITY_KEYS,
     AuditTableError,
@@ -31,10 +29,12 @@ from stages.lib.curation import (
     curated_training_set,
     read_audit_table,
 )
-from stages.lib.errors import UserError, run_stage
-from stages.lib.params import check_train_fits, diverged, load_params
-from stages.lib.prepared import load_index, load_split, load_test_set
-from stages.lib.stage_outputs import read_json
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import check_train_fits, diverged, load_params
+from mnist_dvc.errors import UserError, run_stage
+from mnist_dvc.io.atomic import write_json
+from mnist_dvc.io.prepared_sets import load_index, load_split, load_test_set
+from mnist_dvc.io.stage_outputs import read_json
 
 RUN_AUDIT = "run the label audit first: dvc repro audit/dvc.yaml"
 
@@ -50,10 +50,10 @@ def audit_table_error(error: AuditTableError) -> UserError:
 def main() -> None:
     import jax
 
-    from stages.lib.fit import NonFiniteLoss, fingerprint
-    from stages.lib.inference import score_on_test
-    from stages.lib.model_files import load_classifier
-    from stages.lib.model_training import train_model
+    from mnist_dvc.analysis.metrics import score_on_test
+    from mnist_dvc.models.saved import load_classifier
+    from mnist_dvc.training.loop import NonFiniteLoss, fingerprint
+    from mnist_dvc.training.train_and_save import train_model
 
     retrain, cfg = load_params("retrain"), load_params("train")
     strengths = load_params("preprocess").augment.model_dump(exclude={"copies"})

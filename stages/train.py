@@ -1,10 +1,10 @@
 """Stage `train`: fits the model chosen by `train.model` on data/prepared and saves it to data/model.
 
-`stages.lib.model_training` does the work: neural models checkpoint after each epoch to
+`mnist_dvc.training.train_and_save` does the work: neural models checkpoint after each epoch to
 data/checkpoints (a DVC `persist` output), so a killed run resumes where it stopped and ends with
 the same weights as one that never stopped; scikit-learn baselines fit in one go.
 
-Several cooperating processes can run it as one training (`stages.lib.distributed`), started by
+Several cooperating processes can run it as one training (`mnist_dvc.training.distributed`), started by
 `mnist-dvc launch --processes N -- python -m stages.train` on one machine or by `srun` on a Slurm
 cluster; the first process writes every output, the others only compute.
 
@@ -19,13 +19,13 @@ import argparse
 import os
 from pathlib import Path
 
-from stages.lib import paths
-from stages.lib.distributed import start_if_asked
-from stages.lib.errors import run_stage
-from stages.lib.model_training import train_model
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
-from stages.lib.prepared import load_split
-from stages.lib.stage_outputs import read_json
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
+from mnist_dvc.errors import run_stage
+from mnist_dvc.io.prepared_sets import load_split
+from mnist_dvc.io.stage_outputs import read_json
+from mnist_dvc.training.distributed import start_if_asked
+from mnist_dvc.training.train_and_save import train_model
 
 
 def _seed(text: str) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     preparation = read_json(paths.PREPARATION_JSON, "preprocess")
     import jax
 
-    from stages.lib.fit import NonFiniteLoss, fingerprint  # imports JAX's training code: after start_if_asked
+    from mnist_dvc.training.loop import NonFiniteLoss, fingerprint  # imports JAX's training code: after start_if_asked
 
     check_train_fits(cfg, len(train[1]), jax.device_count())
     try:

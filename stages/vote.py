@@ -1,5 +1,5 @@
 """Stage `vote` (committee/dvc.yaml): the committee's test accuracy from its members' averaged
-probabilities (`stages.lib.committee`).
+probabilities (`mnist_dvc.analysis.committee`).
 
 Members are the <model>-<seed> folders under data/committee that the `member` stages trained,
 read from the `committee` params, not from whatever folders exist, so a member dropped from the
@@ -10,14 +10,14 @@ Output: eval/committee.json (DVC metrics): the committee's accuracy, loss, error
 and each member's own accuracy, so `dvc metrics show` shows what the committee adds.
 """
 
-from stages.lib import paths
-from stages.lib.atomic import write_json
-from stages.lib.committee import member_names, vote
-from stages.lib.errors import run_stage
-from stages.lib.inference import PREDICT_BATCH, predict_proba
-from stages.lib.model_files import load_classifier
-from stages.lib.params import load_params
-from stages.lib.prepared import load_test_set
+from mnist_dvc.analysis.committee import member_names, vote
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.errors import run_stage
+from mnist_dvc.io.atomic import write_json
+from mnist_dvc.io.prepared_sets import load_test_set
+from mnist_dvc.models.inference import PREDICT_BATCH, predict_proba
+from mnist_dvc.models.saved import load_classifier
 
 
 def main() -> None:

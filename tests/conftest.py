@@ -33,9 +33,9 @@ def mnist_mirror() -> Path:
 def mnist_train(mnist_mirror):
     """The official training images and labels, decompressed once for the whole session and
     read-only, so that no test can change what the next one sees."""
-    from stages.lib.idx import load_split
+    from mnist_dvc.io.idx import read_split
 
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
@@ -44,7 +44,7 @@ def mnist_train(mnist_mirror):
 @pytest.fixture(scope="session")
 def train_params(repo_root):
     """`train_params(**changes)`: the shipped params.yaml's train section with `changes`, validated."""
-    from stages.lib.params import parse_params, with_settings
+    from mnist_dvc.config.params import parse_params, with_settings
 
     def make(**changes):
         params = yaml.safe_load((repo_root / "params.yaml").read_text())
@@ -59,11 +59,11 @@ def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train, edit
     a flat_mlp trained for two epochs on 3,000 deskewed digits, evaluated on 1,000 more, the
     ambiguous stage's outputs (data/raw linked to the official files, which its explanations show
     training digits from), and a copy of samples/."""
+    from mnist_dvc.config import paths
+    from mnist_dvc.digits.preparation import prepare
+    from mnist_dvc.io.atomic import save_npz, write_json
     from stages import ambiguous, evaluate
     from stages import train as train_stage
-    from stages.lib import paths
-    from stages.lib.atomic import save_npz, write_json
-    from stages.lib.preparation import prepare
 
     folder = tmp_path_factory.mktemp("trained")
     preparation = {"deskew": True, "stroke_width": None}
@@ -135,9 +135,9 @@ def make_project(repo_root, working_tree_files, stage_env):
 @pytest.fixture(scope="session")
 def edit_params():
     """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml with
-    the project's one dotted editor (`stages.lib.params.with_settings`), adding any that are new (as
+    the project's one dotted editor (`mnist_dvc.config.params.with_settings`), adding any that are new (as
     a typo would), for runs without `dvc exp run -S`."""
-    from stages.lib.params import with_settings
+    from mnist_dvc.config.params import with_settings
 
     def edit(project: Path, changes: dict[str, object]) -> None:
         path = project / "params.yaml"
@@ -207,7 +207,7 @@ def digit_places():
     """`digit_places(page, digit, scale=3)`: (top, left) of every place where the uint8 28x28 `digit`,
     `scale` times larger, is drawn in grey on `page` (an RGB array), to check which digits a
     gallery shows without relying on its layout."""
-    from stages.lib.pictures import upscale
+    from mnist_dvc.analysis.pictures import upscale
 
     def places(page: np.ndarray, digit: np.ndarray, scale: int = 3) -> list[tuple[int, int]]:
         tile = upscale(digit, scale)

@@ -7,13 +7,13 @@ import sys
 
 import numpy as np
 
-from stages.lib.distributed import start_if_asked
+from mnist_dvc.training.distributed import start_if_asked
 
 start_if_asked(os.environ)
 
-from stages.lib.distributed import is_writer, to_host  # noqa: E402
-from stages.lib.fit import build_trainer, run_epoch  # noqa: E402
-from stages.lib.params import load_params  # noqa: E402
+from mnist_dvc.config.params import load_params  # noqa: E402
+from mnist_dvc.training.distributed import is_writer, to_host  # noqa: E402
+from mnist_dvc.training.loop import build_trainer, run_epoch  # noqa: E402
 
 cfg = load_params("train")
 with np.load(sys.argv[1]) as data:

@@ -8,7 +8,7 @@ import pytest
 from bench.ablation import VARIANTS, tta_scores, variant_changes
 from bench.pipeline import override
 from bench.time_to_accuracy import train_and_score
-from stages.lib.params import load_params
+from mnist_dvc.config.params import load_params
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -1,19 +1,19 @@
-"""The one affine distortion shared by the cached copies (numpy, `distortions.warp`) and the
-in-step ones (JAX, `batch_augment.warp`): the same matrices and shifts give the same digits, and
+"""The one affine distortion shared by the cached copies (numpy, `cached_distortions.warp`) and the
+in-step ones (JAX, `fresh_distortions.warp`): the same matrices and shifts give the same digits, and
 the parameters mean what they say."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stages.lib import batch_augment, distortions
-from stages.lib.affine import sampling_matrices
-from stages.lib.idx import load_split
+from mnist_dvc.digits import cached_distortions, fresh_distortions
+from mnist_dvc.digits.affine import sampling_matrices
+from mnist_dvc.io.idx import read_split
 
 
 @pytest.fixture(scope="module")
 def digits(mnist_mirror) -> np.ndarray:
-    images, _ = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, _ = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return images[:100]
 
 
@@ -24,8 +24,8 @@ def matrices(n: int, rotation_deg: float = 0.0, shear_deg: float = 0.0, zoom: fl
 
 def both_warps(images: np.ndarray, m: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the cached copies' uint8 result, the train step's float result rounded to grey levels)."""
-    cached = distortions.warp(images, m, shifts)
-    in_step = batch_augment.warp(jnp.asarray(images, jnp.float32), jnp.asarray(m), jnp.asarray(shifts))
+    cached = cached_distortions.warp(images, m, shifts)
+    in_step = fresh_distortions.warp(jnp.asarray(images, jnp.float32), jnp.asarray(m), jnp.asarray(shifts))
     return cached, np.clip(np.rint(np.asarray(in_step)), 0, 255).astype(np.uint8)
 
 

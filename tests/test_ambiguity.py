@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages.lib.ambiguity import (
+from mnist_dvc.analysis.ambiguity import (
     DEFINITIONS,
     SCORES,
     calibration_temperature,
@@ -20,7 +20,7 @@ from stages.lib.ambiguity import (
     top_two,
     verdicts,
 )
-from stages.lib.errors import UserError
+from mnist_dvc.errors import UserError
 
 
 def rows(*spec: dict[int, float]) -> np.ndarray:

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz
+from mnist_dvc.models import classical
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.models.saved import save_classical, save_neural
 from stages import ambiguous
-from stages.lib import classical, paths
-from stages.lib.atomic import save_npz
-from stages.lib.errors import UserError
-from stages.lib.model_files import save_classical, save_neural
-from stages.lib.models import build_model, init_rngs
 
 N = 30
 TEST_INDEX = np.arange(1200, 1200 + N, dtype=np.int64)  # not 0..N-1, so file names prove the mapping

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.lib.atomic import atomic_dir, atomic_path, save_npz, write_csv, write_json
+from mnist_dvc.io.atomic import atomic_dir, atomic_path, save_npz, write_csv, write_json
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):

@@ -1,5 +1,5 @@
 """The label audit: splitting digits into folds and putting their predictions back together
-(stages/lib/audit.py), the audit stage on planted label issues, and the whole audit pipeline run
+(mnist_dvc/audit/folds.py), the audit stage on planted label issues, and the whole audit pipeline run
 by DVC (`dvc repro audit/dvc.yaml`) on a small slice. (One fold's training is tests/test_fold.py's.)"""
 
 import json
@@ -10,16 +10,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS, rank_label_issues
+from mnist_dvc.audit.cross_validation import combine_folds, fold_fits, fold_split, out_of_fold
+from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS, issue_table
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz, write_json
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.models.saved import save_neural
 from stages import audit as audit_stage
-from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
-from stages.lib.audit import AUDIT_COLUMNS, combine_folds, fold_fits, fold_split, issue_table, out_of_fold
-from stages.lib.errors import UserError
-from stages.lib.label_issues import QUALITY_COLUMNS, rank_label_issues
-from stages.lib.model_files import save_neural
-from stages.lib.models import build_model, init_rngs
 
-# --- stages/lib/audit.py ------------------------------------------------------------------------
+# --- mnist_dvc/audit/folds.py ------------------------------------------------------------------------
 
 
 def test_each_fold_holds_out_its_own_digits_and_trains_on_the_rest_less_a_stratified_slice(mnist_train):

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stages.lib.batch_augment import is_identity, random_affine
-from stages.lib.params import Distortion
+from mnist_dvc.config.params import Distortion
+from mnist_dvc.digits.fresh_distortions import is_identity, random_affine
 
 NONE = Distortion(rotation_deg=0.0, shift_px=0.0, scale=0.0, shear_deg=0.0)
 

@@ -4,7 +4,7 @@ counts of real rows add up to the data."""
 import numpy as np
 import pytest
 
-from stages.lib.batches import padded_batches
+from mnist_dvc.models.batches import padded_batches
 
 
 def test_every_batch_has_one_shape_and_the_last_is_padded_with_zeros():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from stages.lib.calibration import (
+from mnist_dvc.analysis.calibration import (
     apply_temperature,
     calibrate,
     calibration_figures,

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stages.lib import checkpoint
-from stages.lib.errors import UserError
+from mnist_dvc.errors import UserError
+from mnist_dvc.io import checkpoint
 
 
 def tree():

@@ -5,10 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
-from stages.lib import classical
-from stages.lib.errors import UserError
-from stages.lib.idx import load_split
-from stages.lib.params import CLASSICAL_MODELS
+from mnist_dvc.config.params import CLASSICAL_MODELS
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.idx import read_split
+from mnist_dvc.models import classical
 
 SETTINGS = {"pca_components": 30, "svc_c": 10.0, "knn_neighbors": 3, "seed": 0}
 
@@ -16,7 +16,7 @@ SETTINGS = {"pca_components": 30, "svc_c": 10.0, "knn_neighbors": 3, "seed": 0}
 @pytest.fixture(scope="module")
 def data(mnist_mirror, mnist_train):
     train = mnist_train
-    test = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    test = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return (train[0][:1000], train[1][:1000]), (test[0][:500], test[1][:500])
 
 

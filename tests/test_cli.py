@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages.lib import paths
-from stages.lib.ambiguity import cutoffs
-from stages.lib.inference import predict_proba
-from stages.lib.kaggle import PIXELS
-from stages.lib.model_files import load_classifier, preparation
-from stages.lib.preparation import prepare
+from mnist_dvc.analysis.ambiguity import cutoffs
+from mnist_dvc.config import paths
+from mnist_dvc.digits.kaggle_csv import PIXELS
+from mnist_dvc.digits.preparation import prepare
+from mnist_dvc.models.inference import predict_proba
+from mnist_dvc.models.saved import load_classifier, preparation
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def project(trained_project):
 
 
 def predict(project, *args):
-    return subprocess.run([sys.executable, "-c", "from stages.lib.cli import main; main()", "predict", *map(str, args)],
+    return subprocess.run([sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "predict", *map(str, args)],
                           cwd=project, capture_output=True, text=True, timeout=120)
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stages.lib.committee import member_names, vote
+from mnist_dvc.analysis.committee import member_names, vote
 
 
 def test_members_are_every_model_with_every_seed_named_as_the_dvc_matrix_names_them():

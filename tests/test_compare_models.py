@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bench.compare_models import REPORTED, write
-from stages.lib.params import CLASSICAL_MODELS, NEURAL_MODELS
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS
 
 ROWS = [
     {"model": "kaggle_cnn", "setting": "deskew+aug", "parameters": 887_530, "epochs": 2, "train_seconds": 100.4,

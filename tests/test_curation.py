@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.lib.curation import (
+from mnist_dvc.audit.curation import (
     ISSUE_KEYS,
     QUALITY_KEYS,
     AuditTableError,

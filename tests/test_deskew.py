@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stages.lib import deskew as deskew_module
-from stages.lib.deskew import deskew, skew_moments
-from stages.lib.idx import read_images
+from mnist_dvc.digits import deskew as deskew_module
+from mnist_dvc.digits.deskew import deskew, skew_moments
+from mnist_dvc.io.idx import read_images
 
 
 def slanted_stroke(slope: float) -> np.ndarray:

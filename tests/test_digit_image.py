@@ -20,10 +20,10 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from stages.lib.deskew import deskew
-from stages.lib.digit_image import MAX_PIXELS, TooManyPixels, image_files, mnist_layout, prepare_digit, read_grey
-from stages.lib.errors import UserError
-from stages.lib.idx import load_split
+from mnist_dvc.digits.deskew import deskew
+from mnist_dvc.digits.from_picture import MAX_PIXELS, TooManyPixels, image_files, mnist_layout, prepare_digit, read_grey
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.idx import read_split
 
 AS_DRAWN = {"deskew": False, "stroke_width": None}
 DESKEWED = {"deskew": True, "stroke_width": None}
@@ -47,7 +47,7 @@ def encode(pixels: np.ndarray | Image.Image, fmt: str, **options) -> bytes:
 @pytest.fixture(scope="module")
 def mnist_digits(mnist_mirror) -> np.ndarray:
     """The first test digit of each class 0-9, from the official MNIST test set."""
-    images, labels = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return np.stack([images[np.argmax(labels == digit)] for digit in range(10)])
 
 

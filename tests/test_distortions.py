@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stages.lib import distortions as distortions_module
-from stages.lib.distortions import augment, distort
-from stages.lib.idx import load_split
+from mnist_dvc.digits import cached_distortions as distortions_module
+from mnist_dvc.digits.cached_distortions import augment, distort
+from mnist_dvc.io.idx import read_split
 
 STRENGTHS = dict(rotation_deg=10.0, shift_px=2.0, scale=0.1, shear_deg=10.0, elastic_alpha=8.0, elastic_sigma=3.0)
 OFF = dict(rotation_deg=0.0, shift_px=0.0, scale=0.0, shear_deg=0.0, elastic_alpha=0.0, elastic_sigma=3.0)
@@ -13,7 +13,7 @@ OFF = dict(rotation_deg=0.0, shift_px=0.0, scale=0.0, shear_deg=0.0, elastic_alp
 
 @pytest.fixture(scope="module")
 def digits(mnist_mirror):
-    images, labels = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return images[:200], labels[:200]
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from test_launch import LAUNCH
 
-from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
+from mnist_dvc.config import paths
+from mnist_dvc.io.atomic import save_npz, write_json
 
 TIMEOUT_S = 300  # every wait here is bounded
 

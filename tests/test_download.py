@@ -1,5 +1,5 @@
 """The download stage (stages/download.py): where it looks first, and the stage as a real process.
-Fetching, checking and retrying are stages/lib/mirrors.py's, tested in tests/test_mirrors.py."""
+Fetching, checking and retrying are mnist_dvc/io/mirrors.py's, tested in tests/test_mirrors.py."""
 
 import os
 import shutil
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from http_mirror import dead_url
 
+from mnist_dvc.io.mirrors import SHA256, download_all
 from stages.download import MIRROR_ENV, sources_to_try
-from stages.lib.mirrors import SHA256, download_all
 
 FIRST = next(iter(SHA256))  # the first file fetched, so the one a dead source fails on
 

@@ -1,5 +1,5 @@
 """The pipeline files themselves: every stage depends on exactly the project code it runs, the
-committee's members on what the train stage does, and every data path on `stages.lib.paths`."""
+committee's members on what the train stage does, and every data path on `mnist_dvc.config.paths`."""
 
 import ast
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.lib import paths
+from mnist_dvc.config import paths
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = ("dvc.yaml", "committee/dvc.yaml", "audit/dvc.yaml")
@@ -38,15 +38,22 @@ def imported_modules(path: Path):
             yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
+def docstring_only(path: Path) -> bool:
+    """Whether the module at `path` is nothing but a docstring (a subpackage's __init__.py), which
+    no stage's results can depend on."""
+    body = ast.parse((REPO / path).read_text()).body
+    return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+
+
 def import_closure(start: Path) -> set[Path]:
-    """`start` and every project file it imports, directly or not (package __init__ files left out:
-    they hold docstrings only)."""
+    """`start` and every project file it imports, directly or not, but for docstring-only modules
+    (the subpackages' __init__.py; the package root's holds the shared constants, so it counts)."""
     seen, todo = set(), [start]
     while todo:
         path = todo.pop()
         if path not in seen:
             seen.add(path)
-            todo += [f for f in map(module_file, imported_modules(path)) if f and f.name != "__init__.py"]
+            todo += [f for f in map(module_file, imported_modules(path)) if f and not docstring_only(f)]
     return seen
 
 
@@ -74,7 +81,7 @@ def test_each_stage_depends_on_exactly_the_project_files_it_imports(pipeline, na
 def test_a_committee_member_is_the_train_stage_with_its_own_model_seed_and_folder():
     train, member = stages_of("dvc.yaml")["train"], stages_of("committee/dvc.yaml")["member"]
     assert set(member["deps"]) == set(train["deps"])
-    from stages.lib.params import Train
+    from mnist_dvc.config.params import Train
 
     assert set(member["params"]) == {f"train.{key}" for key in Train.model_fields} - {"train.model", "train.seed"}
     assert train["params"] == ["train"]
@@ -82,7 +89,7 @@ def test_a_committee_member_is_the_train_stage_with_its_own_model_seed_and_folde
 
 def test_an_audit_fold_trains_with_the_train_section_but_its_epochs():
     fold = stages_of("audit/dvc.yaml")["fold"]
-    from stages.lib.params import Train
+    from mnist_dvc.config.params import Train
 
     train_keys = {f"train.{key}" for key in Train.model_fields} - {"train.epochs"}
     assert set(fold["params"]) == train_keys | {"audit.folds", "audit.epochs", "audit.seed", "preprocess.train_subset"}
@@ -90,7 +97,7 @@ def test_an_audit_fold_trains_with_the_train_section_but_its_epochs():
 
 
 def test_the_second_training_depends_on_every_strength_of_its_distorted_copies_and_no_more():
-    from stages.lib.params import Preprocess
+    from mnist_dvc.config.params import Preprocess
 
     augment = Preprocess.model_fields["augment"].annotation  # the params schema's preprocess.augment section
     retrain = stages_of("audit/dvc.yaml")["retrain"]
@@ -118,4 +125,4 @@ def test_every_data_path_in_the_pipelines_is_declared_in_stages_lib_paths():
                 for path in data_paths(stage.get(key, [])):
                     if "${" in path:  # a committee member's or audit fold's own folder (paths.TrainOutputs, AuditFold)
                         continue
-                    assert path in declared, f"{pipeline}: stage {name} names {path}, which stages/lib/paths.py does not declare"
+                    assert path in declared, f"{pipeline}: stage {name} names {path}, which mnist_dvc/config/paths.py does not declare"

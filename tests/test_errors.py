@@ -3,7 +3,7 @@ Ctrl-C is `error: interrupted` and 130; our own bugs still raise."""
 
 import pytest
 
-from stages.lib.errors import UserError, read_user_file, run_stage
+from mnist_dvc.errors import UserError, read_user_file, run_stage
 
 
 def fails_with(error: BaseException):

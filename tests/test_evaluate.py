@@ -10,14 +10,15 @@ import pytest
 from flax import nnx
 from PIL import Image
 
+from mnist_dvc.analysis.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs
+from mnist_dvc.analysis.metrics import summarize
+from mnist_dvc.errors import UserError
+from mnist_dvc.io import checkpoint
+from mnist_dvc.models import classical
+from mnist_dvc.models.inference import predict_proba
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.models.saved import load_classifier, save_classical
 from stages import evaluate
-from stages.lib import checkpoint, classical
-from stages.lib.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs
-from stages.lib.errors import UserError
-from stages.lib.inference import predict_proba
-from stages.lib.metrics import summarize
-from stages.lib.model_files import load_classifier, save_classical
-from stages.lib.models import build_model, init_rngs
 
 N = 40
 VAL = 20

@@ -9,10 +9,7 @@ import pytest
 from flax import nnx
 from scipy.spatial.distance import cdist
 
-from stages.lib import paths
-from stages.lib.atomic import save_npz
-from stages.lib.errors import UserError
-from stages.lib.explain import (
+from mnist_dvc.analysis.explain import (
     Bank,
     DigitsToExplain,
     Gallery,
@@ -25,7 +22,10 @@ from stages.lib.explain import (
     saliency,
     together,
 )
-from stages.lib.models import build_model, init_rngs
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz
+from mnist_dvc.models.networks import build_model, init_rngs
 
 # position: point, label
 BANK = np.array([[0, 0], [1, 0], [5, 5], [0, 2], [6, 5], [0, 1], [9, 9]], dtype=np.float32)

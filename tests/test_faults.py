@@ -1,7 +1,7 @@
 """The reliability suite: bad inputs and injected faults, tried on the real stages.
 
 Every case runs a stage as a real process (`python -m stages.<stage>`) in a temporary copy of the
-project and holds it to the promise of stages/lib/errors.py and stages/lib/atomic.py:
+project and holds it to the promise of mnist_dvc/errors.py and mnist_dvc/io/atomic.py:
 - a non-zero exit and no traceback;
 - a last line, as a terminal shows it, that starts with `error:` and names the file or parameter;
 - no partial output: every file under data/ and eval/ is as it was before the run (the earlier

@@ -7,7 +7,7 @@ import numpy as np
 
 from bench import feeding
 from bench.feeding import feeders, measure, training_step
-from stages.lib.trainer import epoch_order
+from mnist_dvc.training.step import epoch_order
 
 
 def test_every_way_of_feeding_reaches_the_same_weights(mnist_train, train_params):

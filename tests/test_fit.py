@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stages.lib import checkpoint
-from stages.lib.fit import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, restore, run_epoch
-from stages.lib.trainer import Trainer
+from mnist_dvc.io import checkpoint
+from mnist_dvc.training.loop import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, restore, run_epoch
+from mnist_dvc.training.step import Trainer
 
 STEPS = 8  # per epoch: 256 training images in batches of 32
 

@@ -5,11 +5,11 @@ to the same result instead of training again, and the params only the data can c
 import numpy as np
 import pytest
 
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz, write_json
+from mnist_dvc.io.stage_outputs import read_npz
 from stages import fold as fold_stage
-from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
-from stages.lib.errors import UserError
-from stages.lib.stage_outputs import read_npz
 
 TRAIN_DIGITS = 600
 TEST_DIGITS = 100

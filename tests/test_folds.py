@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages.lib.folds import fold_of
+from mnist_dvc.audit.cross_validation import fold_of
 
 # 10 digits with deliberately unequal counts (50 to 743), shuffled.
 COUNTS = np.array([743, 50, 501, 98, 620, 333, 207, 411, 159, 555])

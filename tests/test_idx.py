@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from stages.lib.errors import UserError
-from stages.lib.idx import IMAGES_MAGIC, LABELS_MAGIC, load_split, read_images, read_labels
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.idx import IMAGES_MAGIC, LABELS_MAGIC, read_images, read_labels, read_split
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -33,7 +33,7 @@ def small_split(tmp_path):
 
 
 def test_real_training_files_parse(mnist_mirror):
-    images, labels = load_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
     assert images.shape == (60_000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (60_000,) and labels.dtype == np.uint8
     assert labels[:5].tolist() == [5, 0, 4, 1, 9]
@@ -42,14 +42,14 @@ def test_real_training_files_parse(mnist_mirror):
 
 
 def test_real_test_files_parse(mnist_mirror):
-    images, labels = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     assert images.shape == (10_000, 28, 28)
     assert labels[:5].tolist() == [7, 2, 1, 0, 4]
     assert np.bincount(labels).tolist() == TEST_COUNTS
 
 
 def test_small_valid_split_round_trips(small_split):
-    images, labels = load_split(*small_split)
+    images, labels = read_split(*small_split)
     assert images.shape == (3, 28, 28)
     assert images.reshape(-1)[:256].tolist() == list(range(256))
     assert labels.tolist() == [0, 1, 2]
@@ -104,11 +104,11 @@ def test_label_outside_0_to_9(small_split, tmp_path):
     images, _ = small_split
     labels = write_gz(tmp_path / "bad-labels.gz", idx_bytes(LABELS_MAGIC, (3,), bytes([0, 10, 2])))
     with pytest.raises(UserError, match=re.escape(f"{labels}: label 10 at position 1 is not a digit 0-9")):
-        load_split(images, labels)
+        read_split(images, labels)
 
 
 def test_image_and_label_counts_differ(small_split, tmp_path):
     images, _ = small_split
     labels = write_gz(tmp_path / "short-labels.gz", idx_bytes(LABELS_MAGIC, (2,), bytes([0, 1])))
     with pytest.raises(UserError, match=re.escape(f"{labels}: 2 labels but {images} holds 3 images")):
-        load_split(images, labels)
+        read_split(images, labels)

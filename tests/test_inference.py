@@ -5,8 +5,9 @@ training's test scores."""
 import numpy as np
 import pytest
 
-from stages.lib.inference import TTA_SHIFTS, neural_classifier, predict_proba, score_on_test, shifted, timed_predictions
-from stages.lib.models import build_model, init_rngs
+from mnist_dvc.analysis.metrics import score_on_test
+from mnist_dvc.models.inference import TTA_SHIFTS, neural_classifier, predict_proba, shifted, timed_predictions
+from mnist_dvc.models.networks import build_model, init_rngs
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def model():
 @pytest.fixture(scope="module")
 def trained(mnist_train, train_params):
     """A narrow network after one short epoch on real digits, and 500 digits it never saw."""
-    from stages.lib.fit import build_trainer, run_epoch
+    from mnist_dvc.training.loop import build_trainer, run_epoch
 
     images, labels = mnist_train
     trainer = build_trainer(train_params(model="flat_mlp", width=32, epochs=1, batch_size=32), (images[:2048], labels[:2048]))

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.lib.errors import UserError
-from stages.lib.idx import load_split
-from stages.lib.kaggle import PIXELS, read_digits_csv, write_submission
+from mnist_dvc.digits.kaggle_csv import PIXELS, read_digits_csv, write_submission
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.idx import read_split
 
 
 @pytest.fixture(scope="module")
 def digits(mnist_mirror) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     return images[:300], labels[:300]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.special import softmax
 
-from stages.lib.label_issues import ISSUE_COLUMNS, label_quality, pair_counts, rank_label_issues
+from mnist_dvc.analysis.label_issues import ISSUE_COLUMNS, label_quality, pair_counts, rank_label_issues
 
 N = 10_000
 

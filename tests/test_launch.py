@@ -1,4 +1,4 @@
-"""The launcher of `mnist-dvc launch` (stages/lib/launch.py): N local processes with their JAX
+"""The launcher of `mnist-dvc launch` (mnist_dvc/app/launch.py): N local processes with their JAX
 settings, all stopped when one fails or when the launcher itself is stopped. (Training through it:
 tests/test_distributed.py.)"""
 
@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-from stages.lib.launch import launch, process_environments
+from mnist_dvc.app.launch import launch, process_environments
 
-LAUNCH = [sys.executable, "-c", "from stages.lib.cli import main; main()", "launch"]
+LAUNCH = [sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "launch"]
 
 
 def test_when_one_process_fails_the_launcher_stops_the_others_at_once():

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from stages.lib.atomic import write_json
-from stages.lib.metrics import example_positions, per_digit, summarize
+from mnist_dvc.analysis.metrics import example_positions, per_digit, summarize
+from mnist_dvc.io.atomic import write_json
 
 
 def one_hot_ish(predictions: list[int], confidence: list[float]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Fetching the MNIST files (stages/lib/mirrors.py) against a real HTTP server on 127.0.0.1 that
+"""Fetching the MNIST files (mnist_dvc/io/mirrors.py) against a real HTTP server on 127.0.0.1 that
 serves the real files.
 
 The server's faults are queued per file name, one per request, so each test states exactly what
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from http_mirror import Mirror, dead_url
 
-from stages.lib import paths
-from stages.lib.errors import UserError
-from stages.lib.mirrors import SHA256, SourceFailed, download_all, fetch, verify
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.mirrors import SHA256, SourceFailed, download_all, fetch, verify
 
 FIRST, *_, LAST = SHA256  # download order: failures on FIRST end a run before any big transfer
 FAST = dict(timeout_s=5.0, backoff_s=0.01)

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from stages.lib import classical
-from stages.lib.errors import UserError
-from stages.lib.inference import neural_classifier
-from stages.lib.model_files import load_classifier, load_network, preparation, read_description, save_classical, save_neural
-from stages.lib.models import build_model, init_rngs
+from mnist_dvc.errors import UserError
+from mnist_dvc.models import classical
+from mnist_dvc.models.inference import neural_classifier
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.models.saved import load_classifier, load_network, preparation, read_description, save_classical, save_neural
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
 DESKEWED = {"deskew": True}  # preprocess's preparation.json, kept with the model

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from stages.lib import paths
-from stages.lib.fit import NonFiniteLoss
-from stages.lib.model_training import train_model
+from mnist_dvc.config import paths
+from mnist_dvc.training.loop import NonFiniteLoss
+from mnist_dvc.training.train_and_save import train_model
 
 PREPARATION = {"deskew": False, "stroke_width": None}
 

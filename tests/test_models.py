@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stages.lib.models import MODELS, build_model, count_params, init_rngs, max_pool_2x2
-from stages.lib.params import NEURAL_MODELS
+from mnist_dvc.config.params import NEURAL_MODELS
+from mnist_dvc.models.networks import MODELS, build_model, count_params, init_rngs, max_pool_2x2
 
 WIDTH = 8
 SHIPPED_WIDTH = 24  # params.yaml's train.width, at which the README lists vgg_bn's parameters

@@ -10,13 +10,14 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from stages.lib import own_digits, paths
-from stages.lib.ambiguity import load_cutoffs
-from stages.lib.inference import predict_proba
-from stages.lib.kaggle import PIXELS
-from stages.lib.model_files import load_classifier, preparation
-from stages.lib.prepared import load_test_set
-from stages.lib.stage_outputs import read_json
+from mnist_dvc.analysis.ambiguity import load_cutoffs
+from mnist_dvc.app import own_digits
+from mnist_dvc.config import paths
+from mnist_dvc.digits.kaggle_csv import PIXELS
+from mnist_dvc.io.prepared_sets import load_test_set
+from mnist_dvc.io.stage_outputs import read_json
+from mnist_dvc.models.inference import predict_proba
+from mnist_dvc.models.saved import load_classifier, preparation
 
 SHEET = 640  # side of the sheet each variant is drawn on
 SIDES = (97, 280, 503)  # none a multiple of 28

@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from stages.lib.errors import UserError
-from stages.lib.params import check_train_fits, load_params, parse_params, with_settings
+from mnist_dvc.config.params import check_train_fits, load_params, parse_params, with_settings
+from mnist_dvc.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.lib.pictures import (
+from mnist_dvc.analysis.pictures import (
     ExplainedRow,
     NeighbourGroup,
     digit_caption,

@@ -22,8 +22,8 @@ import psutil
 import pytest
 import yaml
 
-from stages.lib.ambiguity import DEFINITIONS
-from stages.lib.mirrors import SHA256
+from mnist_dvc.analysis.ambiguity import DEFINITIONS
+from mnist_dvc.io.mirrors import SHA256
 
 pytestmark = pytest.mark.e2e
 
@@ -202,7 +202,7 @@ def test_second_experiment_reruns_only_what_changed(workspace, first_run):
     assert shown["more-epochs"]["metrics"]["eval/metrics.json"]["accuracy"] == after["accuracy"]
 
 
-@pytest.mark.parametrize("module", ["stages/lib/atomic.py", "stages/lib/explain.py", "stages/lib/kaggle.py"])
+@pytest.mark.parametrize("module", ["mnist_dvc/io/atomic.py", "mnist_dvc/analysis/explain.py", "mnist_dvc/digits/kaggle_csv.py"])
 def test_a_change_to_a_shared_module_makes_dvc_see_exactly_the_stages_that_import_it(workspace, first_run, module):
     """Real `dvc status` after an edit: the stages it names are those whose code imports the module,
     found by walking the imports (tests/test_dvc_yaml.py), not by reading dvc.yaml's deps."""

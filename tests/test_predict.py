@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mnist_dvc.analysis.ambiguity import load_cutoffs
+from mnist_dvc.app import own_digits
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.models.saved import load_classifier, preparation
 from stages import predict
-from stages.lib import own_digits, paths
-from stages.lib.ambiguity import load_cutoffs
-from stages.lib.errors import UserError
-from stages.lib.model_files import load_classifier, preparation
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stages.lib.deskew import deskew
-from stages.lib.preparation import preparation_for, prepare
-from stages.lib.stroke import stroke_widths
+from mnist_dvc.digits.deskew import deskew
+from mnist_dvc.digits.preparation import preparation_for, prepare
+from mnist_dvc.digits.stroke import stroke_widths
 
 
 @pytest.fixture(scope="module")

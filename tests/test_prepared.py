@@ -4,8 +4,8 @@ together, with errors that say what is wrong and which stage to rerun."""
 import numpy as np
 import pytest
 
-from stages.lib.errors import UserError
-from stages.lib.prepared import load_index, load_split, load_test_set
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.prepared_sets import load_index, load_split, load_test_set
 
 N = 6
 

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 import stages.preprocess
-from stages.lib import paths
-from stages.lib.deskew import deskew
-from stages.lib.errors import UserError
-from stages.lib.idx import load_split
-from stages.lib.params import with_settings
-from stages.lib.stroke import stroke_widths
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import with_settings
+from mnist_dvc.digits.deskew import deskew
+from mnist_dvc.digits.stroke import stroke_widths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.idx import read_split
 from stages.preprocess import main
 
 SUBSET = dict(train_subset=2000, test_subset=500, val_size=200, seed=0, deskew=True)
@@ -68,7 +68,7 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
 
     # Every image seen in training or validation is one of the first 2000 training images, deskewed;
     # the two sets are disjoint and together make up all of them.
-    raw_images, raw_labels = load_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    raw_images, raw_labels = read_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
     expected = deskew(raw_images[:2000])
     seen = np.concatenate([train["images"][:1800], val["images"]]).reshape(2000, -1)
     assert sorted(map(bytes, seen)) == sorted(map(bytes, expected.reshape(2000, -1)))
@@ -80,7 +80,7 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert np.array_equal(val["images"], deskew(raw_images[val["index"]])) and np.array_equal(val["labels"], raw_labels[val["index"]])
 
     assert np.array_equal(test["images"], deskew(test["original"]))
-    test_raw, _ = load_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
+    test_raw, _ = read_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
     assert np.array_equal(test["original"], test_raw[:500])
 
     lines = (workdir / "eval" / "digit_counts.csv").read_text().splitlines()

@@ -6,7 +6,7 @@ import pytest
 
 from bench.pipeline import override
 from bench.presets import dvc_command, load_presets, preset_settings
-from stages.lib.params import load_params
+from mnist_dvc.config.params import load_params
 
 
 @pytest.mark.parametrize("name", sorted(load_presets()))

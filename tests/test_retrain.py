@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz, write_json
 from stages import retrain as retrain_stage
-from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
-from stages.lib.errors import UserError
 
 TRAIN, VAL, TEST = 600, 100, 200
 FLAGGED, FLAGGED_TEST = [3, 50, 400], [TRAIN + VAL + 7]

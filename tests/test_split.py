@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages.lib.split import digit_counts, split_validation
+from mnist_dvc.digits.split import digit_counts, split_validation
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ writes it."""
 import numpy as np
 import pytest
 
-from stages.lib.errors import UserError
-from stages.lib.stage_outputs import read_npz
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.stage_outputs import read_npz
 
 
 def test_the_named_arrays_are_read(tmp_path):

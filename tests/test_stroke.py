@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from stages.lib.idx import read_images
-from stages.lib.stroke import normalise_strokes, stroke_widths
+from mnist_dvc.digits.stroke import normalise_strokes, stroke_widths
+from mnist_dvc.io.idx import read_images
 
 TARGET = 2.7  # about MNIST's median width
 

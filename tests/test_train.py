@@ -7,12 +7,12 @@ import shutil
 import pytest
 import yaml
 
+from mnist_dvc.config import paths
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz, write_json
+from mnist_dvc.training import loop as fit_module
+from mnist_dvc.training.loop import HISTORY_COLUMNS
 from stages import train as train_stage
-from stages.lib import fit as fit_module
-from stages.lib import paths
-from stages.lib.atomic import save_npz, write_json
-from stages.lib.errors import UserError
-from stages.lib.fit import HISTORY_COLUMNS
 
 OUT = paths.TRAIN
 

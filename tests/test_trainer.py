@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.lib.models import build_model, init_rngs
-from stages.lib.params import NEURAL_MODELS, Train
-from stages.lib.trainer import epoch_order, init_state, make_optimizer, make_train_step, schedule
+from mnist_dvc.config.params import NEURAL_MODELS, Train
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.training.step import epoch_order, init_state, make_optimizer, make_train_step, schedule
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +83,9 @@ def test_epoch_order_is_a_seeded_permutation_without_the_tail():
 
 SHARDED_RUN = """
 import json, jax, numpy as np, yaml
-from stages.lib.models import build_model, init_rngs
-from stages.lib.params import Train
-from stages.lib.trainer import Trainer
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.config.params import Train
+from mnist_dvc.training.step import Trainer
 cfg = Train.model_validate(yaml.safe_load(open("params.yaml"))["train"]).model_copy(update={"width": 8, "batch_size": 32, "epochs": 1})
 rng = np.random.default_rng(0)
 images, labels = rng.integers(0, 256, (256, 28, 28), dtype=np.uint8), rng.integers(0, 10, 256).astype(np.int32)

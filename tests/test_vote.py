@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
+from mnist_dvc.errors import UserError
+from mnist_dvc.io.atomic import save_npz
 from stages import train as train_stage
 from stages import vote
-from stages.lib.atomic import save_npz
-from stages.lib.errors import UserError
 
 
 @pytest.fixture

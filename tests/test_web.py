@@ -1,4 +1,4 @@
-"""The page of "Your own digits" (stages/lib/web.py) with a real model trained by the train stage:
+"""The page of "Your own digits" (mnist_dvc/app/web.py) with a real model trained by the train stage:
 the API through FastAPI's TestClient and a real uvicorn server, and the page itself driven in a
 real headless Chromium (tests marked `browser`, skipped where /usr/bin/chromium is missing).
 
@@ -21,13 +21,14 @@ import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mnist_dvc.analysis.calibration import apply_temperature, logits_from_probs
+from mnist_dvc.app import web
+from mnist_dvc.config import paths
+from mnist_dvc.config.params import load_params
+from mnist_dvc.digits.deskew import deskew
+from mnist_dvc.io.atomic import save_npz, write_json
+from mnist_dvc.io.idx import read_split
 from stages import train as train_stage
-from stages.lib import paths, web
-from stages.lib.atomic import save_npz, write_json
-from stages.lib.calibration import apply_temperature, logits_from_probs
-from stages.lib.deskew import deskew
-from stages.lib.idx import load_split
-from stages.lib.params import load_params
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -117,7 +118,7 @@ def paper_png(digit: np.ndarray, size: int = 280) -> bytes:
 @pytest.fixture(scope="module")
 def test_digits(mnist_mirror):
     """The first two test digits of each class: (uint8 (20, 28, 28) images, labels)."""
-    images, labels = load_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
+    images, labels = read_split(mnist_mirror / "t10k-images-idx3-ubyte.gz", mnist_mirror / "t10k-labels-idx1-ubyte.gz")
     chosen = np.concatenate([np.flatnonzero(labels == digit)[:2] for digit in range(10)])
     return images[chosen], labels[chosen]
 
@@ -178,7 +179,7 @@ def test_photos_of_test_digits_are_read_as_their_labels(client, test_digits):
 
 def test_the_probabilities_are_calibrated_with_the_summary_s_temperature(client, test_digits, model_folder):
     """The page shows the model's probabilities scaled by the temperature, the terms the cutoffs are in."""
-    from stages.lib.model_files import load_classifier
+    from mnist_dvc.models.saved import load_classifier
 
     answer = post(client, paper_png(test_digits[0][0])).json()
     raw = load_classifier(model_folder)(np.array(answer["digit28"], dtype=np.uint8)[None])

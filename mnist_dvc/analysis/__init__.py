@@ -1,0 +1,5 @@
+"""What the predictions say: headline and per-digit `metrics`, temperature `calibration`, the
+definitions of `ambiguity`, confident learning (`label_issues`, cleanlab), explanations (`explain`: nearest
+training digits and saliency), the committee's vote (`committee`) and every PNG (`pictures`).
+
+May import: mnist_dvc, mnist_dvc.config, mnist_dvc.io, mnist_dvc.digits, mnist_dvc.models."""

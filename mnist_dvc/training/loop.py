@@ -1,0 +1,144 @@
+"""The training loop, shared by the train, retrain and fold stages and the benchmarks: a network's
+`Trainer` (`build_trainer`), epochs of jit-compiled steps with a validation score after each
+(`fit`), checkpointed after every epoch and resumed only by the very same run (`fit_resumable`),
+and the per-epoch curves (`write_curves`).
+
+Losses are read back from the device every `REPORT_EVERY` steps only (reading waits for the
+device), for the progress bar and to stop at the first non-finite loss before it spoils a
+checkpoint.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from mnist_dvc.config.params import Train
+from mnist_dvc.errors import UserError
+from mnist_dvc.io import checkpoint
+from mnist_dvc.io.atomic import write_csv
+from mnist_dvc.models.networks import build_model, init_rngs
+from mnist_dvc.training.distributed import is_writer, to_global, to_host
+from mnist_dvc.training.step import Trainer, TrainState
+
+REPORT_EVERY = 20
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+class NonFiniteLoss(Exception):
+    """The loss became NaN or infinite; training stopped before saving anything of that epoch."""
+
+    def __init__(self, value: float, epoch: int, step: int):
+        super().__init__(f"the loss became {value} at epoch {epoch}, step {step}")
+        self.value, self.epoch, self.step = value, epoch, step
+
+
+def fingerprint(config_json: str, files: list[Path]) -> str:
+    """Identifies a run: its settings (as JSON) and the bytes of its data files. A checkpoint is
+    resumed only by the run with the same fingerprint."""
+    digest = hashlib.sha256(config_json.encode())
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def restore(trainer: Trainer, path: Path, run_id: str) -> tuple[TrainState, list[dict], int]:
+    """(state, history, first epoch to run): from the checkpoint at `path` if `run_id` made it, else
+    fresh. Every process of a multi-process run reads the same file (the first one writes it)."""
+    fresh = (trainer.initial_state, [], 1)
+    if not path.exists():
+        return fresh
+    try:
+        state, meta = checkpoint.load(path, to_host(trainer.initial_state))
+    except UserError as error:
+        print(f"ignoring the checkpoint: {error}")
+        return fresh
+    if meta.get("fingerprint") != run_id:
+        print(f"ignoring {path}: it was trained with other params or data")
+        return fresh
+    print(f"resuming after epoch {meta['epoch']} from {path}")
+    return to_global(state, trainer.replicated), json.loads(meta["history"]), int(meta["epoch"]) + 1
+
+
+def run_epoch(trainer: Trainer, state: TrainState, epoch: int,
+              after_step: Callable[[int, TrainState], None] | None = None) -> tuple[TrainState, float, float]:
+    """Trains epoch `epoch`; returns (state, mean loss, accuracy on the training batches).
+
+    `after_step(step, state)`, if given, is called after every step (steps counted from the
+    start of the run), with the state still on the device. Raises `NonFiniteLoss`.
+    """
+    steps, cfg = trainer.steps_per_epoch, trainer.cfg
+    first_step = (epoch - 1) * steps
+    losses, correct, pending = [], 0, []
+    with tqdm(total=steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", leave=False) as bar:
+        for step, (state, loss, step_correct) in enumerate(trainer.epoch_steps(state, epoch), 1):
+            if after_step:
+                after_step(first_step + step, state)
+            pending.append((loss, step_correct))
+            if len(pending) < REPORT_EVERY and step < steps:
+                continue
+            chunk = np.array([float(to_host(value)) for value, _ in pending])
+            bad = np.flatnonzero(~np.isfinite(chunk))
+            if bad.size:
+                raise NonFiniteLoss(float(chunk[bad[0]]), epoch, step - len(chunk) + int(bad[0]) + 1)
+            losses.extend(chunk)
+            correct += sum(int(to_host(value)) for _, value in pending)
+            bar.update(len(chunk))
+            bar.set_postfix(loss=f"{chunk.mean():.4f}")
+            pending = []
+    return state, float(np.mean(losses)), correct / (steps * cfg.batch_size)
+
+
+def fit(trainer: Trainer, state: TrainState, history: list[dict], first_epoch: int, val: tuple,
+        after_epoch: Callable[[int, TrainState, list[dict]], None]) -> tuple[TrainState, list[dict]]:
+    """Runs epochs `first_epoch`..`cfg.epochs`, appending one row of `HISTORY_COLUMNS` per epoch to
+    `history` (validation scored with the weights that will be saved), and calls
+    `after_epoch(epoch, state, history)` after each, to checkpoint. Returns (state, history)."""
+    cfg, images_per_epoch = trainer.cfg, trainer.steps_per_epoch * trainer.cfg.batch_size
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        start = time.perf_counter()
+        state, train_loss, train_accuracy = run_epoch(trainer, state, epoch)
+        val_loss, val_accuracy = trainer.evaluate(state, *val)
+        seconds = time.perf_counter() - start
+        history.append({
+            "epoch": epoch, "train_loss": round(train_loss, 6), "train_accuracy": round(train_accuracy, 6),
+            "val_loss": round(val_loss, 6), "val_accuracy": round(val_accuracy, 6), "seconds": round(seconds, 2),
+        })
+        print(f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.4f} acc {train_accuracy:.4f}, "
+              f"val loss {val_loss:.4f} acc {val_accuracy:.4f}, {seconds:.1f} s, {images_per_epoch / seconds:,.0f} images/s")
+        after_epoch(epoch, state, history)
+    return state, history
+
+
+def build_trainer(cfg: Train, train: tuple, steps_per_epoch: int | None = None) -> Trainer:
+    """A `mnist_dvc.training.step.Trainer` of a fresh `cfg.model` network (width `cfg.width`, initialised
+    from `cfg.seed`) on `train` ((images, labels)), with `steps_per_epoch` steps of `cfg.batch_size`:
+    by default as many whole batches as `train` holds."""
+    steps = len(train[1]) // cfg.batch_size if steps_per_epoch is None else steps_per_epoch
+    return Trainer(build_model(cfg.model, width=cfg.width, rngs=init_rngs(cfg.seed)), cfg, train, steps)
+
+
+def fit_resumable(trainer: Trainer, val: tuple, checkpoint_path: Path, run_id: str) -> tuple[TrainState, list[dict]]:
+    """(final state, history: one row of `mnist_dvc.training.loop.HISTORY_COLUMNS` per epoch) of `trainer`
+    trained to its `cfg.epochs`, watched on `val` ((images, labels)).
+
+    It resumes from the checkpoint at `checkpoint_path` when `run_id` made it, and checkpoints
+    there after every epoch (the first process only). Raises `mnist_dvc.training.loop.NonFiniteLoss` when
+    the loss stops being finite; the checkpoint of the last good epoch is kept.
+    """
+    def save_checkpoint(epoch, state, history):
+        if is_writer():
+            checkpoint.save(checkpoint_path, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+
+    state, history, first_epoch = restore(trainer, checkpoint_path, run_id)
+    return fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
+
+
+def write_curves(path: Path, history: list[dict]) -> None:
+    """The per-epoch curves, one row of `mnist_dvc.training.loop.HISTORY_COLUMNS` per epoch, as CSV (for `dvc plots`)."""
+    write_csv(path, pd.DataFrame(history).reindex(columns=HISTORY_COLUMNS))
