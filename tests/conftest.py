@@ -133,6 +133,12 @@ def make_project(repo_root, working_tree_files, stage_env):
 
 
 @pytest.fixture(scope="session")
+def launch_command() -> list[str]:
+    """`mnist-dvc launch` as this Python runs it (the console script may belong to another environment)."""
+    return [sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "launch"]
+
+
+@pytest.fixture(scope="session")
 def edit_params():
     """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml with
     the project's one dotted editor (`mnist_dvc.config.params.with_settings`), adding any that are new (as
@@ -147,7 +153,7 @@ def edit_params():
 
 
 # --- Counting the fault suite's cases ----------------------------------------------------------
-# tests/test_faults.py marks each case `@pytest.mark.fault_case(kind)`, kind "bad input" or
+# tests/e2e/test_faults.py marks each case `@pytest.mark.fault_case(kind)`, kind "bad input" or
 # "fault injected"; `recovers=True` marks a fault the stage must get over (exit 0, complete output)
 # rather than report. A case is handled when its test passes, since the test asserts exactly that.
 

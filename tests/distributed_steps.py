@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py, as one process or as several under `mnist-dvc launch`: trains
+"""Run by tests/app/test_distributed.py, as one process or as several under `mnist-dvc launch`: trains
 the model of params.yaml's train section (here small) for one epoch on the digits in ARGV[1] and,
 in the first process, saves the trained weights to ARGV[2]."""
 

@@ -1,6 +1,6 @@
 """A real HTTP mirror on 127.0.0.1 that serves the MNIST files and misbehaves on request.
 
-Shared by tests/test_mirrors.py, tests/test_download.py and tests/test_faults.py. Faults are
+Shared by tests/unit/io/test_mirrors.py, tests/stages/test_download.py and tests/e2e/test_faults.py. Faults are
 queued per file name and used up one per request, so a test states exactly what the network does:
 an HTTP status, bytes to serve instead, "drop" (announce the full length, close after a third of
 the body), "stall" (never answer) or "stall-body" (send the headers and 100 bytes, then nothing).

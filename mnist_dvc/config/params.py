@@ -16,7 +16,7 @@ from mnist_dvc import TEST_SIZE, TRAIN_SIZE
 from mnist_dvc.errors import UserError
 
 # Neural models live in mnist_dvc/models/networks.py, the scikit-learn baselines in mnist_dvc/models/classical.py;
-# tests/test_models.py checks that these names and those registries agree.
+# tests/unit/models/test_networks.py checks that these names and those registries agree.
 NEURAL_MODELS = ("vgg_bn", "kaggle_cnn", "tf_conv2d", "keras_cnn", "flat_mlp")
 CLASSICAL_MODELS = ("svc", "knn")
 

@@ -1,5 +1,5 @@
 """Where each stage reads and writes, declared once: the stage scripts import these, and
-tests/test_dvc_yaml.py checks that every `dvc.yaml` path under data/ and eval/ is one of them."""
+tests/unit/test_dvc_yaml.py checks that every `dvc.yaml` path under data/ and eval/ is one of them."""
 
 from dataclasses import dataclass
 from pathlib import Path

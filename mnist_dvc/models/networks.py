@@ -11,7 +11,7 @@ The published networks are rebuilt from their descriptions. Where the original w
 Keras's defaults of its time wherever the original did not say otherwise: Glorot-uniform kernels,
 zero biases, "valid" pooling that drops an odd last row. Each class docstring lists the original,
 the accuracy it reported, and every detail we had to choose. Their parameter counts are checked
-in tests/test_models.py.
+in tests/unit/models/test_networks.py.
 """
 
 from collections.abc import Callable

@@ -85,7 +85,7 @@ def test_missing_model_file_is_a_user_error(tmp_path):
 
 def test_an_unknown_baseline_is_a_value_error(data):
     """(train.model is checked by the params schema first; whether pca_components and knn_neighbors
-    fit the data is the train stage's check, tests/test_train.py.)"""
+    fit the data is the train stage's check, tests/stages/test_train.py.)"""
     (images, labels), _ = data
     with pytest.raises(ValueError, match=r"'vgg_bn' is not one of \('svc', 'knn'\)"):
         classical.fit("vgg_bn", images, labels, **SETTINGS)

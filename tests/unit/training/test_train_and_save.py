@@ -1,6 +1,6 @@
 """One model trained end to end into any folder: the run's id alone decides whether a checkpoint is
 resumed, and a classical model goes through the same call. (The train stage's outputs and its exact
-resume after an interruption are tests/test_train.py's; the loop itself tests/test_fit.py's.)"""
+resume after an interruption are tests/stages/test_train.py's; the loop itself tests/unit/training/test_loop.py's.)"""
 
 import json
 

@@ -90,7 +90,7 @@ def alike(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation of two 28x28 digits blurred by one pixel, the best over shifts of up to one pixel:
     each size samples the strokes at another sub-pixel phase and centring is to the whole pixel, so
     a two-pixel stroke one column over would otherwise look like another digit
-    (tests/test_digit_image.py's `similarity`)."""
+    (tests/unit/digits/test_from_picture.py's `similarity`)."""
     a, b = (ndimage.gaussian_filter(digit.astype(np.float64), sigma=1.0) for digit in (a, b))
     return max(np.corrcoef(a.ravel(), np.roll(b, (rows, cols), axis=(0, 1)).ravel())[0, 1]
                for rows in (-1, 0, 1) for cols in (-1, 0, 1))

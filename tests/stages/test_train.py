@@ -1,5 +1,5 @@
 """The train stage on a small real slice: outputs, exact resume after an interruption, baselines,
-and the params that only the data can check. (The training loop itself is tests/test_fit.py's.)"""
+and the params that only the data can check. (The training loop itself is tests/unit/training/test_loop.py's.)"""
 
 import json
 import shutil

@@ -198,7 +198,7 @@ def test_missing_model_is_a_user_error(project):
 
 
 def test_a_bad_test_set_is_a_user_error_and_writes_nothing(project):
-    """(Every check of test.npz is tests/test_prepared.py's.)"""
+    """(Every check of test.npz is tests/unit/io/test_prepared_sets.py's.)"""
     np.savez(project / "data/prepared/test.npz", images=np.zeros((N, 28, 28), np.uint8), labels=np.zeros(N, np.uint8))
     with pytest.raises(UserError, match=r"test.npz: missing array\(s\) original, index; rerun the preprocess stage"):
         evaluate.main()

@@ -4,7 +4,7 @@ real headless Chromium (tests marked `browser`, skipped where /usr/bin/chromium 
 
 With the environment variable MNIST_SCREENSHOT set to a file name, the browser test that draws a
 one also copies its screenshot of the page there (the README's picture:
-`MNIST_SCREENSHOT=bench/results/page.png python -m pytest tests/test_web.py -k drawn_one`)."""
+`MNIST_SCREENSHOT=bench/results/page.png python -m pytest tests/app/test_web.py -k drawn_one`)."""
 
 import io
 import os

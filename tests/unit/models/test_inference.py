@@ -5,7 +5,6 @@ training's test scores."""
 import numpy as np
 import pytest
 
-from mnist_dvc.analysis.metrics import score_on_test
 from mnist_dvc.models.inference import TTA_SHIFTS, neural_classifier, predict_proba, shifted, timed_predictions
 from mnist_dvc.models.networks import build_model, init_rngs
 
@@ -120,13 +119,3 @@ def test_timed_predictions_are_the_plain_ones_with_their_seconds():
     probs, seconds = timed_predictions(counting, images, 2, tta=False)
     np.testing.assert_array_equal(probs, predict_proba(row_of_the_ink, images, 2))
     assert seconds >= 0 and calls[:4] == [2, 2, 2, 2]  # one batch first (compilation), untimed, in the same padded shape
-
-
-def test_test_scores_count_the_flagged_digits_predicted_otherwise():
-    images = np.zeros((4, 28, 28), np.uint8)
-    for i, row in enumerate((1, 2, 3, 4)):
-        images[i, row, 5] = 255  # row_of_the_ink predicts 1, 2, 3, 4
-    test = {"images": images, "labels": np.array([1, 2, 0, 0]), "index": np.array([10, 11, 12, 13])}
-    scores = score_on_test(row_of_the_ink, test, flagged=np.array([11, 12, 99]))
-    assert scores["accuracy"] == 0.5 and scores["errors"] == 2
-    assert scores["label_issues"] == 2 and scores["label_issues_predicted_otherwise"] == 1  # 12 is, 11 is not

@@ -1,5 +1,5 @@
 """The download stage (stages/download.py): where it looks first, and the stage as a real process.
-Fetching, checking and retrying are mnist_dvc/io/mirrors.py's, tested in tests/test_mirrors.py."""
+Fetching, checking and retrying are mnist_dvc/io/mirrors.py's, tested in tests/unit/io/test_mirrors.py."""
 
 import os
 import shutil

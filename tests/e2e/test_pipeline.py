@@ -28,7 +28,7 @@ from mnist_dvc.io.mirrors import SHA256
 pytestmark = pytest.mark.e2e
 
 # The pipeline's stages in the order `dvc repro` runs them (one chain: each needs the one before).
-STAGES = tuple(yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"])
+STAGES = tuple(yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())["stages"])
 AFTER_PREPROCESS = STAGES[STAGES.index("train"):]  # what a change of train params reruns
 # eval/metrics.json: the headline and the calibration figures; per digit: eval/per_digit.csv
 HEADLINE = {"accuracy", "loss", "errors", "macro_f1", "temperature", "ece_before", "ece_after", "loss_calibrated"}
@@ -205,8 +205,8 @@ def test_second_experiment_reruns_only_what_changed(workspace, first_run):
 @pytest.mark.parametrize("module", ["mnist_dvc/io/atomic.py", "mnist_dvc/analysis/explain.py", "mnist_dvc/digits/kaggle_csv.py"])
 def test_a_change_to_a_shared_module_makes_dvc_see_exactly_the_stages_that_import_it(workspace, first_run, module):
     """Real `dvc status` after an edit: the stages it names are those whose code imports the module,
-    found by walking the imports (tests/test_dvc_yaml.py), not by reading dvc.yaml's deps."""
-    from test_dvc_yaml import import_closure, module_file
+    found by walking the imports (tests/import_graph.py), not by reading dvc.yaml's deps."""
+    from import_graph import import_closure, module_file
 
     scripts = {name: re.search(r"python -m ([\w.]+)", stage["cmd"]).group(1) for name, stage in
                yaml.safe_load((workspace.root / "dvc.yaml").read_text())["stages"].items()}

@@ -1,5 +1,5 @@
 """The vote stage on real members trained by the train stage (who the members are and how they
-vote is tests/test_committee.py's)."""
+vote is tests/unit/analysis/test_committee.py's)."""
 
 import json
 import shutil

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mnist_dvc.analysis.metrics import example_positions, per_digit, summarize
+from mnist_dvc.analysis.metrics import example_positions, per_digit, score_on_test, summarize
 from mnist_dvc.io.atomic import write_json
 
 
@@ -75,3 +75,13 @@ def test_examples_spread_right_ones_over_digits_and_rank_errors_by_confidence():
 def test_examples_without_errors_are_only_right_ones():
     # Every prediction right: the most confident 0 (position 0), then the most confident 1 (position 3).
     assert example_positions(PROBS, PROBS.argmax(axis=1), 2).tolist() == [0, 3]
+
+
+def test_test_scores_count_the_flagged_digits_predicted_otherwise():
+    images = np.zeros((4, 28, 28), np.uint8)
+    for i, row in enumerate((1, 2, 3, 4)):
+        images[i, row, 5] = 255  # a classifier answering the row of the ink predicts 1, 2, 3, 4
+    test = {"images": images, "labels": np.array([1, 2, 0, 0]), "index": np.array([10, 11, 12, 13])}
+    scores = score_on_test(lambda images: np.eye(10, dtype=np.float32)[np.argmax(images.max(axis=2), axis=1) % 10], test, flagged=np.array([11, 12, 99]))
+    assert scores["accuracy"] == 0.5 and scores["errors"] == 2
+    assert scores["label_issues"] == 2 and scores["label_issues_predicted_otherwise"] == 1  # 12 is, 11 is not

@@ -1,6 +1,5 @@
-"""The label audit: splitting digits into folds and putting their predictions back together
-(mnist_dvc/audit/folds.py), the audit stage on planted label issues, and the whole audit pipeline run
-by DVC (`dvc repro audit/dvc.yaml`) on a small slice. (One fold's training is tests/test_fold.py's.)"""
+"""The label audit: the audit stage on planted label issues, and the whole audit pipeline run by DVC
+(`dvc repro audit/dvc.yaml`) on a small slice. (Folds are tests/unit/audit/test_cross_validation.py's.) (One fold's training is tests/stages/test_fold.py's.)"""
 
 import json
 import re
@@ -10,81 +9,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS, rank_label_issues
-from mnist_dvc.audit.cross_validation import combine_folds, fold_fits, fold_split, out_of_fold
-from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS, issue_table
+from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS
+from mnist_dvc.audit.cross_validation import fold_split
+from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS
 from mnist_dvc.config import paths
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.atomic import save_npz, write_json
 from mnist_dvc.models.networks import build_model, init_rngs
 from mnist_dvc.models.saved import save_neural
 from stages import audit as audit_stage
-
-# --- mnist_dvc/audit/folds.py ------------------------------------------------------------------------
-
-
-def test_each_fold_holds_out_its_own_digits_and_trains_on_the_rest_less_a_stratified_slice(mnist_train):
-    labels = mnist_train[1][:3000]
-    held = []
-    for fold in range(3):
-        train, val, held_out = fold_split(labels, 3, fold, seed=0)
-        assert sorted(np.concatenate([train, val, held_out])) == list(range(3000))  # disjoint, and all of them
-        assert len(val) == 200  # a tenth of the 2,000 digits of the other folds (1,000 at most)
-        assert set(labels[val]) == set(range(10)) and abs(len(held_out) - 1000) <= 10
-        held.append(held_out)
-    assert sorted(np.concatenate(held)) == list(range(3000))  # every digit held out exactly once
-    again = fold_split(labels, 3, 1, seed=0)
-    assert all(np.array_equal(a, b) for a, b in zip(again, fold_split(labels, 3, 1, seed=0)))
-    assert not np.array_equal(fold_split(labels, 3, 1, seed=1)[2], again[2])
-    assert len(fold_split(mnist_train[1], 5, 0, seed=0)[1]) == 1000  # the full set: 1,000, not a tenth
-
-
-@pytest.mark.parametrize(("folds", "fold", "message"), [(1, 0, "at least 2 folds"), (3, 3, "fold 3 is not one of 0..2"),
-                                                       (40, 0, "40 folds need at least 40 digits of every class")])
-def test_impossible_folds_raise(mnist_train, folds, fold, message):
-    with pytest.raises(ValueError, match=message):
-        fold_split(mnist_train[1][:300], folds, fold, seed=0)
-
-
-def test_out_of_fold_puts_each_digit_back_and_refuses_folds_that_do_not_partition():
-    probs = np.eye(10, dtype=np.float32)[[3, 1, 4, 1, 5]]
-    parts = [(np.array([0, 3]), probs[[0, 3]]), (np.array([1, 2, 4]), probs[[1, 2, 4]])]
-    np.testing.assert_array_equal(out_of_fold(5, parts), probs)
-    with pytest.raises(ValueError, match="no fold held out digit 2"):
-        out_of_fold(5, [parts[0], (np.array([1, 4]), probs[[1, 4]])])
-    with pytest.raises(ValueError, match="fold 1: holds out digits another fold"):
-        out_of_fold(5, [parts[0], (np.array([1, 2, 3, 4]), probs[[1, 2, 3, 4]])])
-    with pytest.raises(ValueError, match=r"fold 1: positions outside 0\.\.4"):
-        out_of_fold(5, [parts[0], (np.array([1, 2, 5]), probs[[1, 2, 4]])])
-
-
-def test_folds_combine_when_they_fit_these_digits():
-    labels = np.array([3, 1, 4, 1, 5])
-    probs = np.eye(10, dtype=np.float32)[labels]
-    folds = [{"positions": np.array(at), "labels": labels[at], "probs": probs[at], "test_probs": np.full((2, 10), value, np.float32)}
-             for at, value in (([0, 3], 0.1), ([1, 2, 4], 0.3))]
-    assert all(fold_fits(fold, labels, n_test=2) for fold in folds)
-    train, test = combine_folds(5, folds)
-    np.testing.assert_array_equal(train, probs)
-    np.testing.assert_allclose(test, 0.2)
-    assert not fold_fits(folds[0], labels, n_test=3)  # another test set
-    assert not fold_fits(folds[1], labels[:4], n_test=2)  # a position past these digits
-    assert not fold_fits({**folds[0], "labels": labels[[0, 3]] + 1}, labels, n_test=2)  # other given labels
-    with pytest.raises(ValueError, match="no fold held out digit 1"):
-        combine_folds(5, folds[:1])
-
-
-def test_the_issue_table_names_digits_by_their_index_in_the_official_file():
-    probs = np.full((4, 10), 0.01, dtype=np.float32)
-    probs[np.arange(4), [7, 7, 2, 2]] = 0.91
-    issues = pd.DataFrame({"position": [2, 0], "given_label": [7, 2], "suggested_label": [2, 7],
-                           "label_quality": [0.0100001, 0.0100004], "rank": [1, 2]})
-    table = issue_table("test", issues, np.array([100, 101, 102, 103]))
-    assert list(table.columns) == AUDIT_COLUMNS
-    assert table["index"].tolist() == [102, 100] and table["split"].tolist() == ["test", "test"]
-    assert table["label_quality"].tolist() == [0.01, 0.01]
-    assert list(issue_table("train", rank_label_issues(probs, np.array([7, 7, 2, 2])), np.arange(4)).columns) == AUDIT_COLUMNS
-
 
 # --- the audit stage, on fold outputs with planted label issues ---------------------------------
 

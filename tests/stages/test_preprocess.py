@@ -1,5 +1,5 @@
 """The preprocess stage end to end on a small subset of the real MNIST files (how the validation
-set is chosen is tests/test_split.py's)."""
+set is chosen is tests/unit/digits/test_split.py's)."""
 
 import json
 import shutil

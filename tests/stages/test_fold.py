@@ -1,6 +1,6 @@
 """The audit's fold stage on a small real slice: what one fold writes, that a finished fold resumes
 to the same result instead of training again, and the params only the data can check.
-(How digits are split into folds is tests/test_audit.py's; the training loop is tests/test_fit.py's.)"""
+(How digits are split into folds is tests/stages/test_audit.py's; the training loop is tests/unit/training/test_loop.py's.)"""
 
 import numpy as np
 import pytest

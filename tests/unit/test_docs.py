@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NAMED_FOLDERS = ("stages", "stages/lib", "bench")  # every module in these is named
 UNLISTED = {".gitignore", ".dvcignore", "README.md"}  # top-level files the layout need not explain
 

@@ -1,6 +1,6 @@
 """Training as several cooperating processes on this machine (`mnist-dvc launch`, all traffic on
 127.0.0.1): the same weights as one process with as many devices, a killed run stops and a rerun
-resumes, and DVC runs the train stage that way. (The launcher alone: tests/test_launch.py.)"""
+resumes, and DVC runs the train stage that way. (The launcher alone: tests/unit/app/test_launch.py.)"""
 
 import os
 import shutil
@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from test_launch import LAUNCH
 
 from mnist_dvc.config import paths
 from mnist_dvc.io.atomic import save_npz, write_json
@@ -32,7 +31,7 @@ def small_params(repo_root, edit_params):
 
 
 def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(tmp_path, repo_root, stage_env, mnist_train,
-                                                                               small_params):
+                                                                               small_params, launch_command):
     images, labels = mnist_train
     np.savez(tmp_path / "digits.npz", images=images[:3200], labels=labels[:3200])  # 50 steps of 64
     small_params(tmp_path)
@@ -40,7 +39,7 @@ def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(t
     one = subprocess.run([*script, str(tmp_path / "one.npz")], cwd=tmp_path, env={**stage_env, "JAX_NUM_CPU_DEVICES": "4"},
                          capture_output=True, text=True, timeout=TIMEOUT_S)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([*LAUNCH, "--processes", "2", "--cpu-devices", "2", "--", *script, str(tmp_path / "two.npz")],
+    two = subprocess.run([*launch_command, "--processes", "2", "--cpu-devices", "2", "--", *script, str(tmp_path / "two.npz")],
                          cwd=tmp_path, env=stage_env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert two.returncode == 0, two.stderr[-3000:]
     with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
@@ -60,8 +59,8 @@ def project(tmp_path, mnist_train, small_params):
     return tmp_path
 
 
-def test_a_killed_process_stops_the_run_and_a_rerun_resumes(project, stage_env):
-    command = [*LAUNCH, "--processes", "2", "--cpu-devices", "1", "--", sys.executable, "-m", "stages.train"]
+def test_a_killed_process_stops_the_run_and_a_rerun_resumes(project, stage_env, launch_command):
+    command = [*launch_command, "--processes", "2", "--cpu-devices", "1", "--", sys.executable, "-m", "stages.train"]
     run = subprocess.Popen(command, cwd=project, env=stage_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     try:

@@ -1,6 +1,6 @@
 """The launcher of `mnist-dvc launch` (mnist_dvc/app/launch.py): N local processes with their JAX
 settings, all stopped when one fails or when the launcher itself is stopped. (Training through it:
-tests/test_distributed.py.)"""
+tests/app/test_distributed.py.)"""
 
 import os
 import signal
@@ -9,8 +9,6 @@ import sys
 import time
 
 from mnist_dvc.app.launch import launch, process_environments
-
-LAUNCH = [sys.executable, "-c", "from mnist_dvc.app.cli import main; main()", "launch"]
 
 
 def test_when_one_process_fails_the_launcher_stops_the_others_at_once():
@@ -23,11 +21,11 @@ def test_when_one_process_fails_the_launcher_stops_the_others_at_once():
     assert time.monotonic() - start < 30
 
 
-def test_a_stopped_launcher_stops_every_process_it_started(stage_env):
+def test_a_stopped_launcher_stops_every_process_it_started(stage_env, launch_command):
     import psutil
 
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
-    run = subprocess.Popen([*LAUNCH, "--processes", "2", "--", *sleeper], env=stage_env, start_new_session=True)
+    run = subprocess.Popen([*launch_command, "--processes", "2", "--", *sleeper], env=stage_env, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while len(children := psutil.Process(run.pid).children()) < 2:
