@@ -77,7 +77,7 @@ def measure(name: str, epochs: int, seeds: list[int], eval_every: int) -> dict:
 
 
 def write(out: Path, result: dict) -> None:
-    """OUT.md: the README's table, one row per variant; OUT.json: everything, every run included."""
+    """OUT.md: the table of docs/choices.md, one row per variant; OUT.json: everything, every run included."""
     rows = result["variants"]
     baseline = next((row["final_test_accuracy"]["median"] for row in rows if row["name"] == "default"), None)
 

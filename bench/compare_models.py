@@ -6,7 +6,7 @@ every model sees the same data, split and evaluation, and `dvc exp show` in that
 all. The reported accuracies of the original authors are quoted in their own column, never mixed
 with what was measured here.
 
-    python bench/compare_models.py --epochs 2 --out bench/results/models-cpu   # the README table
+    python bench/compare_models.py --epochs 2 --out bench/results/models-cpu   # the table of docs/models.md
 """
 
 import argparse
@@ -73,7 +73,7 @@ def main() -> None:
 
 
 def write(out: Path, command: str, rows: list[dict]) -> None:
-    """OUT.md: the README's table, one row per run; OUT.json: every row with the command and machine."""
+    """OUT.md: the table of docs/models.md, one row per run; OUT.json: every row with the command and machine."""
     runs = pd.DataFrame(rows)
     on = runs["setting"] == "deskew+aug"
     table = pd.DataFrame({

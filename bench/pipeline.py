@@ -9,6 +9,7 @@ holds every run, their median and spread, the command and the machine.
 """
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -35,12 +36,12 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     return {"cpu": cpu, "cores": os.cpu_count(), "jax_devices": [str(d) for d in jax.devices()],
-            "jax": jax.__version__, "python": platform.python_version()}
+            "jax": jax.__version__, "python": platform.python_version(), "date": datetime.date.today().isoformat()}
 
 
 def override(params_file: Path, settings: list[str]) -> None:
     """Applies `KEY=VALUE` settings (values in YAML, as `dvc exp run -S` takes them) to a params file."""
-    from mnist_dvc.config.params import with_settings
+    from mnist_dvc.config.settings import with_settings
 
     changes = dict(setting.split("=", 1) for setting in settings)
     params = with_settings(yaml.safe_load(params_file.read_text()), {key: yaml.safe_load(value) for key, value in changes.items()})
@@ -95,8 +96,8 @@ def write_result(path: Path, result: dict) -> None:
 
 
 def write_results(out: Path, table: pd.DataFrame, result: dict, colalign: tuple[str, ...] | None = None) -> None:
-    """A table benchmark's two files, each written whole or not at all: OUT.md, `table` as the README
-    shows it, and OUT.json, `result` (everything, every run included). Both are rendered before
+    """A table benchmark's two files, each written whole or not at all: OUT.md, `table` as a
+    Markdown table, and OUT.json, `result` (everything, every run included). Both are rendered before
     either is written, so a result that cannot be written leaves the last pair as it was."""
     markdown = table.to_markdown(index=False, **({"colalign": colalign} if colalign else {})) + "\n"
     write_result(out.with_suffix(".json"), result)
@@ -104,7 +105,7 @@ def write_results(out: Path, table: pd.DataFrame, result: dict, colalign: tuple[
 
 
 def percent_spread(stats: dict) -> str:
-    """A `summary` of fractions as the README shows it: "99.49% (99.43%-99.51%)"."""
+    """A `summary` of fractions as the docs show it: "99.49% (99.43%-99.51%)"."""
     return f"{stats['median']:.2%} ({stats['min']:.2%}-{stats['max']:.2%})"
 
 

@@ -1,4 +1,4 @@
-"""Named params presets (bench/presets.yaml): the settings behind each row of the README's table.
+"""Named params presets (bench/presets.yaml): the settings behind the rows of the results tables (docs/results.md).
 
 One file serves the benchmarks (`--preset NAME`) and users: `python -m bench.presets NAME` prints
 the `dvc exp run` command that runs the preset in their own project.

@@ -3,7 +3,7 @@
 In a fresh clone of HEAD that has run `dvc repro` once (with `--set` overrides, e.g. short
 training), queues `--experiments` experiments that differ by train.seed, starts the queue with
 `-j 1`, then `-j 2`, then `-j 2` with every job held to one thread (XLA_FLAGS and OMP_NUM_THREADS,
-see README), and records each batch's wall time from `dvc queue start` to the last success.
+see docs/sharing-and-scaling.md), and records each batch's wall time from `dvc queue start` to the last success.
 
     python -m bench.queue --set train.epochs=1 --out bench/results/queue-cpu.json
 """

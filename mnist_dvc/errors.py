@@ -26,13 +26,19 @@ def read_user_file(path: str | os.PathLike, name: str | None = None) -> bytes:
         raise UserError(f"{name or path}: cannot be read: {error.strerror or error}") from None
 
 
+def one_line(message: object) -> str:
+    """`message` as text on one line: every run of whitespace, line breaks included, becomes one
+    space. A message may quote a file or a library's multi-line text, but a report of it (a stage's
+    or mnist-dvc's `error:` line, the web page's JSON) must stay one line."""
+    return " ".join(str(message).split())
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Runs a stage's `main`, turning a `UserError` into `error: <message>` and exit status 1."""
     try:
         main()
     except UserError as error:
-        message = " ".join(str(error).split())
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

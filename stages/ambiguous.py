@@ -21,7 +21,8 @@ A definition that finds fewer than `top_n` digits (few errors, say) reports the 
 
 import numpy as np
 
-from mnist_dvc.analysis.ambiguity import DEFINITIONS, describe
+from mnist_dvc.analysis.ambiguity import DEFINITIONS
+from mnist_dvc.analysis.answers import describe
 from mnist_dvc.analysis.calibration import recorded_temperature
 from mnist_dvc.analysis.explain import DigitsToExplain, Gallery, save_explained_galleries
 from mnist_dvc.analysis.pictures import digit_caption, save_digit_png, save_gallery

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mnist_dvc.analysis.calibration import apply_temperature, fit_temperature, logits_from_probs
+from mnist_dvc.analysis.calibration import calibrated_probs, fit_temperature, logits_from_probs
 from mnist_dvc.analysis.explain import DigitsToExplain, Gallery, save_explained_galleries, together
 from mnist_dvc.analysis.label_issues import pair_counts, quality_table, rank_label_issues
 from mnist_dvc.analysis.metrics import summarize
@@ -86,7 +86,7 @@ def main() -> None:
     # Confident learning's per-class thresholds need calibrated probabilities: one temperature,
     # fitted on the out-of-fold probabilities of all training digits, applied to both sets.
     temperature = fit_temperature(logits_from_probs(raw_train), labels)
-    train_probs, test_probs = (apply_temperature(logits_from_probs(probs), temperature) for probs in (raw_train, raw_test))
+    train_probs, test_probs = (calibrated_probs(probs, temperature) for probs in (raw_train, raw_test))
 
     preparation = read_json(paths.PREPARATION_JSON, "preprocess")
     splits = {  # split: (its folder, probabilities, given labels, digits as written, index in the official file, model inputs)

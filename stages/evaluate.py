@@ -27,7 +27,7 @@ Outputs:
 import numpy as np
 import pandas as pd
 
-from mnist_dvc.analysis.ambiguity import describe
+from mnist_dvc.analysis.answers import describe
 from mnist_dvc.analysis.calibration import calibrate, calibration_figures, reliability_tables
 from mnist_dvc.analysis.metrics import example_positions, per_digit, summarize
 from mnist_dvc.analysis.pictures import digit_caption, save_digit_png, save_gallery

@@ -3,7 +3,7 @@ training digits, for the label audit.
 
 The audit splits all training digits of the official file (the first `preprocess.train_subset` if
 set; the preprocess stage's validation split plays no part) into `audit.folds` stratified folds
-seeded by `audit.seed` (`mnist_dvc.audit.folds.fold_split`). Fold k's model is the train stage's: the
+seeded by `audit.seed` (`mnist_dvc.audit.cross_validation.fold_split`). Fold k's model is the train stage's: the
 model and settings of the `train` section, but `audit.epochs` epochs, trained with the same loop
 (`mnist_dvc.training.loop.fit_resumable`) on the digits of the other folds, prepared exactly as the main model's
 (data/prepared/preparation.json), and watched on a small validation slice of them. Cached
@@ -19,13 +19,12 @@ train_history.csv (one row per epoch), checkpoints/ (a DVC `persist` output).
 """
 
 import argparse
-import json
 
 import numpy as np
 
 from mnist_dvc.audit.cross_validation import fold_split, training_digits
 from mnist_dvc.config import paths
-from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from mnist_dvc.digits.preparation import prepare
 from mnist_dvc.errors import UserError, run_stage
 from mnist_dvc.io.atomic import save_npz
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     import jax
 
     from mnist_dvc.models.inference import PREDICT_BATCH, neural_classifier, predict_proba
-    from mnist_dvc.training.loop import NonFiniteLoss, build_trainer, fingerprint, fit_resumable, write_curves
+    from mnist_dvc.training.loop import build_trainer, fingerprint, fit_resumable, report_divergence, write_curves
 
     fold = parse_args(argv).fold
     audit, train_subset = load_params("audit"), load_params("preprocess").train_subset
@@ -69,13 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     trainer = build_trainer(cfg, (prepared[train_at], labels[train_at]))
     print(f"fold {fold} of {len(audit.folds)}: {cfg.model} on {len(train_at):,} digits of the other folds for "
           f"{cfg.epochs} epochs, validated on {len(val_at):,} of them; {len(held_out):,} held out")
-    settings = {"train": cfg.model_dump(mode="json"), "folds": len(audit.folds), "fold": fold, "seed": audit.seed,
-                "train_subset": train_subset}
-    run_id = fingerprint(json.dumps(settings, sort_keys=True), [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.PREPARATION_JSON])
-    try:
+    run_id = fingerprint(cfg, [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.PREPARATION_JSON],
+                         folds=len(audit.folds), fold=fold, seed=audit.seed, train_subset=train_subset)
+    with report_divergence(f"fold {fold}", cfg):
         state, history = fit_resumable(trainer, (prepared[val_at], labels[val_at]), out.checkpoint, run_id)
-    except NonFiniteLoss as error:
-        raise diverged(cfg, f"fold {fold}", error) from None
 
     classifier = neural_classifier(trainer.eval_model(state))
     probs = predict_proba(classifier, prepared[held_out], PREDICT_BATCH)

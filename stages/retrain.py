@@ -16,8 +16,6 @@ Outputs: data/audit/retrain/ (model/, checkpoints/ (persist), train_history.csv,
 eval/retrain.json (DVC metrics: what the curation changed, the training's own figures, the test figures).
 """
 
-import json
-
 import numpy as np
 
 from mnist_dvc.audit.curation import (
@@ -30,7 +28,7 @@ from mnist_dvc.audit.curation import (
     read_audit_table,
 )
 from mnist_dvc.config import paths
-from mnist_dvc.config.params import check_train_fits, diverged, load_params
+from mnist_dvc.config.params import check_train_fits, load_params
 from mnist_dvc.errors import UserError, run_stage
 from mnist_dvc.io.atomic import write_json
 from mnist_dvc.io.prepared_sets import load_index, load_split, load_test_set
@@ -52,7 +50,7 @@ def main() -> None:
 
     from mnist_dvc.analysis.metrics import score_on_test
     from mnist_dvc.models.saved import load_classifier
-    from mnist_dvc.training.loop import NonFiniteLoss, fingerprint
+    from mnist_dvc.training.loop import fingerprint, report_divergence
     from mnist_dvc.training.train_and_save import train_model
 
     retrain, cfg = load_params("retrain"), load_params("train")
@@ -76,13 +74,11 @@ def main() -> None:
           f"{curation['training_images']:,} training images")
 
     check_train_fits(cfg, len(train_labels), jax.device_count())
-    settings = json.dumps({"train": cfg.model_dump(mode="json"), "retrain": retrain.model_dump(mode="json"), "strengths": strengths}, sort_keys=True)
-    run_id = fingerprint(settings, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY])
-    try:
+    run_id = fingerprint(cfg, [paths.TRAIN_NPZ, paths.VAL_NPZ, paths.AUDIT_TRAIN_ISSUES, paths.AUDIT_TRAIN_QUALITY],
+                         retrain=retrain.model_dump(mode="json"), strengths=strengths)
+    with report_divergence("retrain", cfg):
         training = train_model(cfg, (train_images, train_labels), load_split(paths.VAL_NPZ), paths.RETRAIN,
                                read_json(paths.PREPARATION_JSON, "preprocess"), run_id)
-    except NonFiniteLoss as error:
-        raise diverged(cfg, "train", error) from None
 
     test = load_test_set(paths.TEST_NPZ)
     scores = score_on_test(load_classifier(paths.RETRAIN.model), test, test_flagged)

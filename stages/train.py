@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from mnist_dvc.config import paths
-from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, diverged, load_params
+from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from mnist_dvc.errors import run_stage
 from mnist_dvc.io.prepared_sets import load_split
 from mnist_dvc.io.stage_outputs import read_json
@@ -43,6 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def what_ran(args: argparse.Namespace) -> str:
+    """The run as its messages name it: "train", followed by the options a committee member is
+    started with, so that the line names the member (`train --model vgg_bn --seed 3 --out ...`)."""
+    given = (("model", args.model), ("seed", args.seed), ("out", args.out))
+    return " ".join(["train", *(f"--{option} {value}" for option, value in given if value is not None)])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     start_if_asked(os.environ)
@@ -54,13 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     preparation = read_json(paths.PREPARATION_JSON, "preprocess")
     import jax
 
-    from mnist_dvc.training.loop import NonFiniteLoss, fingerprint  # imports JAX's training code: after start_if_asked
+    from mnist_dvc.training.loop import fingerprint, report_divergence  # imports JAX's training code: after start_if_asked
 
     check_train_fits(cfg, len(train[1]), jax.device_count())
-    try:
-        train_model(cfg, train, val, out, preparation, run_id=fingerprint(cfg.model_dump_json(), [paths.TRAIN_NPZ, paths.VAL_NPZ]))
-    except NonFiniteLoss as error:
-        raise diverged(cfg, "train", error) from None
+    with report_divergence(what_ran(args), cfg):
+        train_model(cfg, train, val, out, preparation, run_id=fingerprint(cfg, [paths.TRAIN_NPZ, paths.VAL_NPZ]))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def mnist_train(mnist_mirror):
 @pytest.fixture(scope="session")
 def train_params(repo_root):
     """`train_params(**changes)`: the shipped params.yaml's train section with `changes`, validated."""
-    from mnist_dvc.config.params import parse_params, with_settings
+    from mnist_dvc.config.params import parse_params
+    from mnist_dvc.config.settings import with_settings
 
     def make(**changes):
         params = yaml.safe_load((repo_root / "params.yaml").read_text())
@@ -141,9 +142,9 @@ def launch_command() -> list[str]:
 @pytest.fixture(scope="session")
 def edit_params():
     """`edit_params(project, {"train.epochs": 3})` sets dotted keys in the project's params.yaml with
-    the project's one dotted editor (`mnist_dvc.config.params.with_settings`), adding any that are new (as
+    the project's one dotted editor (`mnist_dvc.config.settings.with_settings`), adding any that are new (as
     a typo would), for runs without `dvc exp run -S`."""
-    from mnist_dvc.config.params import with_settings
+    from mnist_dvc.config.settings import with_settings
 
     def edit(project: Path, changes: dict[str, object]) -> None:
         path = project / "params.yaml"

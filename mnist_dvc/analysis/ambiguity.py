@@ -5,6 +5,8 @@ most ambiguous first. They disagree on purpose: a confidently wrong digit is amb
 person but not to the model, while a small margin or a high entropy is ambiguity the model admits;
 a label issue is a digit whose label, rather than the model, is probably wrong.
 Equal scores are ordered by position, so the same probabilities always give the same list.
+The scores are those of `answers`; new digits are judged against the ambiguous stage's lists with
+`load_cutoffs` and `verdicts`.
 """
 
 import os
@@ -13,31 +15,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from mnist_dvc.analysis.answers import entropy, margin, top_two
 from mnist_dvc.analysis.calibration import recorded_temperature
 from mnist_dvc.errors import UserError
-
-# Stops log(0) for a probability of exactly zero; contributes nothing measurable to the entropy.
-_EPSILON = 1e-12
-
-
-def top_two(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Best and second-best class with their probabilities; equal probabilities go to the lower digit."""
-    order = np.argsort(-probs, axis=1, kind="stable")
-    rows = np.arange(len(probs))
-    first, second = order[:, 0], order[:, 1]
-    return first, probs[rows, first], second, probs[rows, second]
-
-
-def margin(probs: np.ndarray) -> np.ndarray:
-    """Gap between the two highest probabilities: near 0 when the model hesitates between two digits."""
-    _, first_p, _, second_p = top_two(probs)
-    return first_p.astype(np.float64) - second_p.astype(np.float64)
-
-
-def entropy(probs: np.ndarray) -> np.ndarray:
-    """Predictive entropy in nats: 0 for a one-hot answer, log(10) for a uniform one."""
-    p = probs.astype(np.float64)
-    return -(p * np.log(np.clip(p, _EPSILON, 1.0))).sum(axis=1)
 
 
 def _most(score: np.ndarray, n: int, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -91,32 +71,6 @@ DEFINITIONS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "label_issues": label_issues,
 }
 
-def predictions(probs: np.ndarray) -> pd.DataFrame:
-    """What the model said about each digit, one row each: prediction, confidence, second,
-    second_confidence, margin and entropy, floats rounded to 6 decimals (byte-stable CSV and JSON)."""
-    prediction, confidence, second, second_p = top_two(probs)
-    return pd.DataFrame({
-        "prediction": prediction.astype(np.int64),
-        "confidence": confidence.astype(np.float64),
-        "second": second.astype(np.int64),
-        "second_confidence": second_p.astype(np.float64),
-        "margin": margin(probs),
-        "entropy": entropy(probs),
-    }).round(6)
-
-
-def describe(probs: np.ndarray, labels: np.ndarray, positions: np.ndarray, index: np.ndarray | None = None) -> pd.DataFrame:
-    """`predictions` of the digits at `positions`, in order, with their index, label and whether
-    the prediction is correct. `index` maps positions to test-set indices (the `index` array of
-    test.npz); without it the positions themselves are reported."""
-    positions = np.asarray(positions, dtype=np.int64)
-    index = np.arange(len(probs)) if index is None else np.asarray(index)
-    table = predictions(probs[positions])
-    table.insert(0, "index", index[positions].astype(np.int64))
-    table.insert(1, "label", np.asarray(labels)[positions].astype(np.int64))
-    table["correct"] = table["prediction"] == table["label"]
-    return table
-
 
 # For one new digit: the score each definition ranks by, and whether a higher score is more ambiguous.
 # A digit counts as ambiguous under a definition when its score is at least as ambiguous as that of
@@ -161,7 +115,7 @@ def load_cutoffs(path: str | os.PathLike) -> tuple[dict[str, float], float]:
 
 
 def verdicts(table: pd.DataFrame, cutoff: dict[str, float], labels: np.ndarray | None = None) -> pd.Series:
-    """Per row of a `predictions` table, the definitions under which that digit is ambiguous,
+    """Per row of an `answers.predictions` table, the definitions under which that digit is ambiguous,
     joined by "+", or "" for none. Only definitions in `SCORES` are judged; others in `cutoff` are ignored."""
     flags = {}
     for name, limit in cutoff.items():

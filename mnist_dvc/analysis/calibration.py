@@ -12,6 +12,8 @@ and accuracy, the table in the shape a `dvc plots` reliability diagram reads. `c
 The pipeline stores probabilities rather than logits; `logits_from_probs` turns them back into
 logits that serve just as well, because softmax is shift-invariant: log(p) differs from the
 original logits only by a per-digit constant, so softmax(log(p) / T) equals softmax(logits / T).
+`calibrated_probs` is that round trip, the one way stored or freshly predicted probabilities are
+calibrated (the evaluate and audit stages, the predict stage, mnist-dvc and its web page).
 """
 
 import numpy as np
@@ -67,6 +69,12 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1).astype(np.float32)
 
 
+def calibrated_probs(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """`probs` (N, C) scaled by `temperature`: softmax(log(probs) / T) as float32 (see the module
+    docstring for why the logits need not be known); ValueError unless T > 0."""
+    return apply_temperature(logits_from_probs(probs), temperature)
+
+
 def reliability_table(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> pd.DataFrame:
     """Confidence against accuracy in `bins` equal-width confidence bins over [0, 1].
 
@@ -102,7 +110,7 @@ def calibrate(probs: np.ndarray, val_probs: np.ndarray, val_labels: np.ndarray) 
     predicted as `probs` were (same batch size, same views), and their `val_labels`. ValueError when
     no temperature can be fitted (no held-out digits)."""
     temperature = fit_temperature(logits_from_probs(val_probs), val_labels)
-    return apply_temperature(logits_from_probs(probs), temperature), temperature
+    return calibrated_probs(probs, temperature), temperature
 
 
 def calibration_figures(raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, temperature: float) -> dict:

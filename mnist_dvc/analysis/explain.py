@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_dvc.analysis.ambiguity import top_two
+from mnist_dvc.analysis.answers import top_two
 from mnist_dvc.analysis.pictures import ExplainedRow, NeighbourGroup, save_explained_gallery
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.idx import read_split as load_raw

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from mnist_dvc.config import paths
-from mnist_dvc.errors import UserError
+from mnist_dvc.errors import UserError, one_line
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -115,6 +115,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = {"predict": run_predict, "serve": run_serve, "launch": run_launch}[args.command](args)
     except UserError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         status = 1
     raise SystemExit(status)

@@ -17,9 +17,10 @@ import pandas as pd
 from PIL import Image
 
 from mnist_dvc import NUM_CLASSES
-from mnist_dvc.analysis.ambiguity import predictions, verdicts
-from mnist_dvc.analysis.calibration import apply_temperature, logits_from_probs
-from mnist_dvc.analysis.pictures import save_gallery
+from mnist_dvc.analysis.ambiguity import verdicts
+from mnist_dvc.analysis.answers import predictions
+from mnist_dvc.analysis.calibration import calibrated_probs
+from mnist_dvc.analysis.pictures import PICTURE_SIDE, save_gallery
 from mnist_dvc.digits.from_picture import SUFFIXES, digit_from_grey, image_files, read_grey
 from mnist_dvc.digits.preparation import prepare
 from mnist_dvc.errors import UserError
@@ -29,7 +30,6 @@ BATCH = 256  # one compiled shape for every call
 # The most digits a sheet shows, the first ones: each pair drawn costs time and page, and a Kaggle
 # file holds 28,000 digits.
 SHEET_DIGITS = 100
-INPUT_SIDE = 112  # the longest side of an input kept for a sheet, in pixels: about its size there
 
 
 @dataclass
@@ -49,7 +49,7 @@ def from_files(paths: list[Path], preparation: dict, keep_inputs: int = 0) -> Ba
     """Every image file named or found in the folders of `paths`, prepared; an unreadable one, and
     a folder holding no image file, go to `failures`, one line naming it. The pictures of the first
     `keep_inputs` digits are kept too, from the same decoding: upright, transparency flattened as
-    the digit's was, shrunk to at most `INPUT_SIDE` pixels a side."""
+    the digit's was, shrunk to at most `pictures.PICTURE_SIDE` pixels a side (`_thumbnail`)."""
     batch = Batch()
     for given in map(Path, paths):
         files = image_files([given])
@@ -70,9 +70,10 @@ def from_files(paths: list[Path], preparation: dict, keep_inputs: int = 0) -> Ba
 
 def _thumbnail(grey: np.ndarray) -> np.ndarray:
     """A `read_grey` picture as uint8, shrunk by area average (Pillow's BOX) so that its longer side
-    is at most `INPUT_SIDE` pixels, keeping its aspect ratio; a smaller one is kept as it is."""
+    is at most `pictures.PICTURE_SIDE` pixels, the square a sheet draws it in, keeping its aspect
+    ratio; a smaller one is kept as it is (the sheet enlarges it by a whole factor)."""
     picture = Image.fromarray(np.rint(np.clip(grey, 0.0, 1.0) * 255).astype(np.uint8))
-    scale = INPUT_SIDE / max(picture.size)
+    scale = PICTURE_SIDE / max(picture.size)
     if scale < 1:
         picture = picture.resize(tuple(max(1, round(side * scale)) for side in picture.size), Image.Resampling.BOX)
     return np.asarray(picture)
@@ -88,15 +89,15 @@ def from_kaggle(path: Path, preparation: dict) -> Batch:
 
 
 def predict(classifier: Classifier, batch: Batch, cutoff: dict[str, float], temperature: float) -> pd.DataFrame:
-    """One row per digit: name, `ambiguity.predictions` columns, and `ambiguous` (the definitions of
+    """One row per digit: name, `answers.predictions` columns, and `ambiguous` (the definitions of
     the `ambiguous` stage under which it would have been listed, "+"-joined, "" for none).
 
-    The model's probabilities are calibrated with `temperature` first (`calibration.apply_temperature`),
+    The model's probabilities are calibrated with `temperature` first (`calibration.calibrated_probs`),
     which must be the one of the probabilities `cutoff` was drawn from (both from
     `ambiguity.load_cutoffs` of the same summary.json): the columns and the verdicts are then in
     the terms of that stage's tables."""
     raw = predict_proba(classifier, np.stack(batch.digits), BATCH) if batch.digits else np.zeros((0, NUM_CLASSES), np.float32)
-    table = predictions(apply_temperature(logits_from_probs(raw), temperature))
+    table = predictions(calibrated_probs(raw, temperature))
     table.insert(0, "name", batch.names)
     table["ambiguous"] = verdicts(table, cutoff, batch.labels)
     return table

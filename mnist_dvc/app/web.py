@@ -26,10 +26,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from mnist_dvc.analysis.ambiguity import SCORES, predictions, verdicts
-from mnist_dvc.analysis.calibration import apply_temperature, logits_from_probs
+from mnist_dvc.analysis.ambiguity import SCORES, verdicts
+from mnist_dvc.analysis.answers import predictions
+from mnist_dvc.analysis.calibration import calibrated_probs
 from mnist_dvc.digits.from_picture import SIDE, TooManyPixels, prepare_digit
-from mnist_dvc.errors import UserError
+from mnist_dvc.errors import UserError, one_line
 from mnist_dvc.models.saved import load_classifier, preparation
 
 PAGE = Path(__file__).parent / "static" / "index.html"
@@ -42,7 +43,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; styl
 
 def verdict(probs: np.ndarray, cutoff: dict[str, float]) -> dict:
     """What the model says about one unlabelled digit, from its probabilities float (10,): the
-    `ambiguity.predictions` columns, `ambiguous` (bool) and `reasons`, one sentence per definition
+    `answers.predictions` columns, `ambiguous` (bool) and `reasons`, one sentence per definition
     of the `ambiguous` stage under which the digit would have made that stage's list
     (`ambiguity.verdicts` with `cutoff`, the stage's cutoffs)."""
     table = predictions(np.asarray(probs, dtype=np.float64)[None])
@@ -71,9 +72,8 @@ class Predictor:
 
     def probabilities(self, digit: np.ndarray) -> np.ndarray:
         """Calibrated probabilities float (10,) for one uint8 (28, 28) digit, predicted as a batch of
-        one (one compiled shape), then scaled by the temperature."""
-        raw = np.asarray(self.classifier(digit[None]), dtype=np.float64)
-        return apply_temperature(logits_from_probs(raw), self.temperature).astype(np.float64)[0]
+        one (one compiled shape), then scaled by the temperature (`calibration.calibrated_probs`)."""
+        return calibrated_probs(self.classifier(digit[None]), self.temperature).astype(np.float64)[0]
 
     def __call__(self, data: bytes, name: str) -> dict:
         """`digit28`, `probs` and the `verdict` of the picture in `data`; `UserError` naming `name`
@@ -84,8 +84,8 @@ class Predictor:
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    """The JSON answer of every failure: `{"error": message}` on one line."""
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+    """The JSON answer of every failure: `{"error": message}`, `message` on one line (`errors.one_line`)."""
+    return JSONResponse({"error": one_line(message)}, status_code=status)
 
 
 def _check_declared_length(request: Request, limit: int) -> None:

@@ -1,11 +1,11 @@
-"""The one schema for `params.yaml`: every key, its type and its allowed range, in one place.
+"""The one schema for `params.yaml`: every key, its type, its allowed range and its description, in
+one place (docs/params.md is generated from it by `python -m mnist_dvc.config.params_doc`).
 
 Each stage calls `load_params("<its section>")` before doing any work. The whole file is checked
 (so a typo anywhere, such as `train.epoch`, stops the first stage that runs, not the last), but a
 stage receives, and therefore reads, only the section that its `dvc.yaml` entry declares.
 """
 
-import copy
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,34 +28,51 @@ class Section(BaseModel):
 
 
 class Download(Section):
-    mirrors: list[str] = Field(min_length=1)  # base URLs holding the four .gz files, tried in order
-    retries: int = Field(ge=0, le=10)  # extra attempts per source after a transient failure
-    timeout_s: float = Field(gt=0, le=600)  # seconds without data before a request is abandoned
+    """The download stage: where the four official MNIST files come from. `$MNIST_MIRROR` (a folder
+    or URL), when set, is tried before `mirrors`; a file is accepted by the SHA-256 of its decompressed bytes."""
+
+    mirrors: list[str] = Field(min_length=1, description="base URLs holding the four `.gz` files, tried in order")
+    retries: int = Field(ge=0, le=10, description="extra attempts per source after a transient failure "
+                                                  "(connection error, timeout, 5xx, 429, body cut short)")
+    timeout_s: float = Field(gt=0, le=600, description="seconds without data before a request is abandoned")
 
 
 class Distortion(Section):
-    """Strengths of random affine and elastic distortions; 0 turns each one off."""
+    """Strengths of random affine distortions, drawn anew for every image; 0 turns each one off."""
 
-    rotation_deg: float = Field(ge=0, le=45)  # uniform in [-r, r]
-    shift_px: float = Field(ge=0, le=8)  # uniform in [-s, s], per axis
-    scale: float = Field(ge=0, le=0.5)  # zoom factor uniform in [1 - s, 1 + s]
-    shear_deg: float = Field(ge=0, le=45)  # uniform in [-h, h]
+    rotation_deg: float = Field(ge=0, le=45, description="degrees: rotation uniform in [-r, r]")
+    shift_px: float = Field(ge=0, le=8, description="pixels: shift uniform in [-s, s], per axis")
+    scale: float = Field(ge=0, le=0.5, description="zoom factor uniform in [1 - s, 1 + s]")
+    shear_deg: float = Field(ge=0, le=45, description="degrees: shear uniform in [-h, h]")
 
 
 class CachedAugment(Distortion):
-    copies: int = Field(ge=0, le=20)  # distorted copies of each training image added to the set
-    elastic_alpha: float = Field(ge=0, le=100)  # elastic displacement strength (pixels before smoothing)
-    elastic_sigma: float = Field(gt=0, le=20)  # Gaussian smoothing of the displacement field
+    """Distorted copies of the training images, made once by the preprocess stage and cached: each a
+    random affine distortion (rotation, shift, zoom, shear) composed with an elastic one (Simard et
+    al. 2003) that mimics the wobble of a hand."""
+
+    copies: int = Field(ge=0, le=20, description="distorted copies of each training image appended to the set; 0 = off. "
+                                                 "Shipped off: at full length one copy gained nothing over `train.augment`'s "
+                                                 "fresh shifts (docs/choices.md)")
+    elastic_alpha: float = Field(ge=0, le=100, description="elastic displacement strength, in pixels before smoothing; 0 = off")
+    elastic_sigma: float = Field(gt=0, le=20, description="pixels: standard deviation of the Gaussian that smooths the displacement field")
 
 
 class Preprocess(Section):
-    train_subset: int = Field(ge=0, le=TRAIN_SIZE)  # use the first N training images; 0 = all
-    test_subset: int = Field(ge=0, le=TEST_SIZE)  # use the first N test images; 0 = all
-    val_size: int = Field(ge=1)  # images held out of the training set, stratified by digit
-    seed: int = Field(ge=0, le=2**32 - 1)
-    deskew: bool  # straighten every image by its second-order moments
-    stroke: bool  # thin or thicken every digit's strokes towards the training digits' median ink width
-    augment: CachedAugment
+    """The preprocess stage: which images, the validation split, and how every digit is prepared
+    (the same preparation is applied to any digit predicted later)."""
+
+    train_subset: int = Field(ge=0, le=TRAIN_SIZE, description="use only the first N training images, 0 = all; "
+                                                               "for quick experiments and the tests")
+    test_subset: int = Field(ge=0, le=TEST_SIZE, description="use only the first N test images, 0 = all")
+    val_size: int = Field(ge=1, description="training images held out for validation, stratified by digit; "
+                                            "at least 10 must remain for training")
+    seed: int = Field(ge=0, le=2**32 - 1, description="seeds the validation split and the cached distortions")
+    deskew: bool = Field(description="straighten every digit by its second-order image moments (a shear about its "
+                                     "centre of mass)")
+    stroke: bool = Field(description="thin or thicken every digit's strokes towards the training digits' median ink "
+                                     "width; for pictures drawn with another pen (docs/own-digits.md)")
+    augment: CachedAugment = Field(description="distorted copies cached by this stage")
 
     @model_validator(mode="after")
     def _validation_fits(self):
@@ -69,45 +86,69 @@ class Preprocess(Section):
 
 
 class Classical(Section):
-    pca_components: int = Field(ge=1, le=784)  # pixels are projected onto this many components first
-    svc_c: float = Field(gt=0)  # RBF-SVC regularisation
-    knn_neighbors: int = Field(ge=1, le=100)
+    """The scikit-learn baselines (`train.model` svc or knn): the pixels are projected by PCA first."""
+
+    pca_components: int = Field(ge=1, le=784, description="principal components the pixels are projected onto; "
+                                                          "at most the number of training images")
+    svc_c: float = Field(gt=0, description="`svc`: regularisation of the RBF support vector classifier (larger fits harder)")
+    knn_neighbors: int = Field(ge=1, le=100, description="`knn`: neighbours that vote, weighted by distance; "
+                                                         "at most the number of training images")
 
 
 class Train(Section):
-    model: Literal[NEURAL_MODELS + CLASSICAL_MODELS]
-    width: int = Field(ge=4, le=512)  # vgg_bn only: channels of its first block, doubled per block
-    epochs: int = Field(ge=1, le=1000)
-    batch_size: int = Field(ge=1, le=65_536)
-    optimizer: Literal["adamw", "sgd", "rmsprop"]
-    learning_rate: float = Field(gt=0, le=10)  # peak rate of the schedule
-    schedule: Literal["onecycle", "cosine", "constant"]
-    warmup_fraction: float = Field(ge=0, lt=1)  # share of steps spent warming up (onecycle, cosine)
-    weight_decay: float = Field(ge=0, le=1)
-    label_smoothing: float = Field(ge=0, lt=1)
-    ema_decay: float = Field(ge=0, lt=1)  # exponential moving average of weights; 0 = off
-    seed: int = Field(ge=0, le=2**32 - 1)
-    precision: Literal["float32", "bfloat16"]  # of the training step's activations and matmuls; weights stay float32
-    augment: Distortion  # fresh random distortions of every batch, inside the jitted step
-    classical: Classical
+    """The train stage, and every other training: the committee's members (with their own `model`
+    and `seed`), the audit's fold models (with `audit.epochs`) and the second training."""
+
+    model: Literal[NEURAL_MODELS + CLASSICAL_MODELS] = Field(
+        description="`vgg_bn` is ours, the other networks are published ones rebuilt, `svc` and `knn` are scikit-learn "
+                    "baselines (docs/models.md)")
+    width: int = Field(ge=4, le=512, description="`vgg_bn` only: channels of its first block, doubled per block")
+    epochs: int = Field(ge=1, le=1000, description="passes over the training set")
+    batch_size: int = Field(ge=1, le=65_536, description="images per step, split evenly over the devices (so a multiple of "
+                                                         "their number); 64 trained 1.3-1.7x more images per second than "
+                                                         "128 on the 2-core CPU")
+    optimizer: Literal["adamw", "sgd", "rmsprop"] = Field(description="the update rule: `sgd` with Nesterov momentum 0.9, "
+                                                                      "the others with optax's defaults")
+    learning_rate: float = Field(gt=0, le=10, description="peak learning rate of the schedule")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        description="`onecycle` (cosine from 1/25 of the peak up to it, then down to 1/25,000 of it), `cosine` "
+                    "(linear warm-up from 0, then cosine to 0) or `constant`")
+    warmup_fraction: float = Field(ge=0, lt=1, description="share of the steps spent warming up (`onecycle`, `cosine`)")
+    weight_decay: float = Field(ge=0, le=1, description="decoupled weight decay, on kernels only (decaying biases and "
+                                                        "batch-norm scales only hurts)")
+    label_smoothing: float = Field(ge=0, lt=1, description="share of each target spread evenly over the ten digits")
+    ema_decay: float = Field(ge=0, lt=1, description="exponential moving average of the weights, used for validation and the "
+                                                     "saved model; 0 = off. Shipped off: 0.999 measured no better")
+    seed: int = Field(ge=0, le=2**32 - 1, description="seeds initialisation, data order, dropout and distortions")
+    precision: Literal["float32", "bfloat16"] = Field(
+        description="number format of the training step's activations and matmuls; weights, updates and the loss stay "
+                    "float32. `bfloat16` pays only on a GPU's tensor cores")
+    augment: Distortion = Field(description="fresh random distortions of every batch, inside the jit-compiled step")
+    classical: Classical = Field(description="the scikit-learn baselines' settings")
 
 
 class Evaluate(Section):
-    batch_size: int = Field(ge=1, le=65_536)
-    examples: int = Field(ge=1, le=100)  # right and wrong test digits shown, each
-    tta: bool  # test-time augmentation: average each digit's probabilities with its four 1-pixel shifts
+    """The evaluate stage: the trained model's scores on the prepared test set, and examples."""
+
+    batch_size: int = Field(ge=1, le=65_536, description="test images per inference call; 250 ran fastest on the 2-core CPU")
+    examples: int = Field(ge=1, le=100, description="right and wrong test digits shown, each")
+    tta: bool = Field(description="test-time augmentation: average each digit's probabilities with those of its four "
+                                  "1-pixel shifts. Shipped off: it costs five predictions per digit for a gain within the seed spread (docs/choices.md)")
 
 
 class Ambiguous(Section):
-    top_n: int = Field(ge=1, le=1000)  # digits kept per definition of ambiguity
+    """The ambiguous stage: the test digits the model finds most ambiguous, by each definition of ambiguity."""
+
+    top_n: int = Field(ge=1, le=1000, description="digits kept per definition of ambiguity")
 
 
 class Committee(Section):
     """Members of committee/dvc.yaml: every model with every seed, each trained with `train`'s other keys."""
 
-    models: list[Literal[NEURAL_MODELS + CLASSICAL_MODELS]] = Field(min_length=1)
-    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1)
-    tta: bool  # each member predicts every digit and its four 1-pixel shifts, as evaluate.tta
+    models: list[Literal[NEURAL_MODELS + CLASSICAL_MODELS]] = Field(min_length=1, description="`train.model` values, each once")
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1, description="`train.seed` values, each once")
+    tta: bool = Field(description="every member predicts each digit and its four 1-pixel shifts, as `evaluate.tta`. Shipped off: "
+                                  "it lifted every member but not the vote")
 
     @model_validator(mode="after")
     def _distinct(self):
@@ -120,15 +161,14 @@ class Committee(Section):
 
 class Audit(Section):
     """The label audit (audit/dvc.yaml): out-of-sample probabilities for every training digit from
-    models trained on the other folds (each with `train`'s settings but `epochs`), then confident learning.
+    models trained on the other folds (each with `train`'s settings but `epochs`), then confident learning."""
 
-    `folds` lists the fold numbers 0, 1, ..., K-1 rather than giving K, because DVC's `matrix` can
-    only iterate over a list; the list must therefore be exactly that sequence."""
-
-    folds: list[int] = Field(max_length=100)
-    epochs: int = Field(ge=1, le=1000)  # each fold model's passes over its training folds
-    seed: int = Field(ge=0, le=2**32 - 1)  # which fold each training digit falls in
-    top_n: int = Field(ge=1, le=1000)  # flagged digits shown in each gallery
+    folds: list[int] = Field(max_length=100, description="the fold numbers 0, 1, ..., K-1 for K ≥ 2 folds, listed rather than K "
+                                                         "because DVC's `matrix` (one stage per fold) iterates over lists only")
+    epochs: int = Field(ge=1, le=1000, description="each fold model's passes over its training folds; half of `train.epochs` "
+                                                   "as shipped, so the whole audit takes minutes on a 2-core CPU")
+    seed: int = Field(ge=0, le=2**32 - 1, description="which fold each training digit falls in (stratified by digit)")
+    top_n: int = Field(ge=1, le=1000, description="flagged digits shown in each gallery")
 
     @field_validator("folds", mode="before")
     @classmethod
@@ -150,18 +190,28 @@ class Audit(Section):
 
 class Retrain(Section):
     """The second training (audit/dvc.yaml stage `retrain`, after the audit): `train`'s model and
-    settings, trained again on the training digits changed by what the audit found (`mnist_dvc.audit.curation`)."""
+    settings, trained again on the training digits changed by what the audit found (`mnist_dvc.audit.curation`).
+    Shipped doing both changes; docs/committee-and-audit.md compares each alone with the first training."""
 
-    exclude_label_issues: bool  # leave out the training digits the audit flags as likely mislabelled
-    hard_digits: int = Field(ge=0, le=TRAIN_SIZE)  # hardest unflagged training digits to oversample; 0 = none
-    hard_copies: int = Field(ge=1, le=20)  # fresh distorted copies added of each (preprocess.augment's strengths)
+    exclude_label_issues: bool = Field(description="leave out the training digits the audit flags as likely mislabelled "
+                                                   "(data/audit/train/issues.csv)")
+    hard_digits: int = Field(ge=0, le=TRAIN_SIZE, description="oversample this many unflagged training digits, those of lowest "
+                                                              "out-of-fold label quality; 0 = none")
+    hard_copies: int = Field(ge=1, le=20, description="fresh distorted copies added of each hard digit, with "
+                                                      "`preprocess.augment`'s strengths")
 
 
 class Predict(Section):
-    input: str = Field(min_length=1)  # a folder of digit images or a Kaggle Digit Recognizer CSV
+    """The predict stage: the trained model's readings of digits from outside MNIST, prepared as the training digits were."""
+
+    input: str = Field(min_length=1, description="a folder of digit pictures or a Kaggle Digit Recognizer CSV, relative to the project root")
 
 
 class Params(Section):
+    """Every key of params.yaml, one section per stage or pipeline. Each is checked before a stage does any
+    work: a typo (`train.epoch`), a wrong type or an out-of-range value stops it with one line naming the
+    key, the value and what is allowed."""
+
     download: Download
     preprocess: Preprocess
     train: Train
@@ -171,13 +221,6 @@ class Params(Section):
     predict: Predict
     audit: Audit
     retrain: Retrain
-
-
-def diverged(cfg: Train, where: str, error: Exception) -> UserError:
-    """The one line for a training run (`where`: "train", "fold 3") whose loss stopped being finite:
-    `error` says when; the key to change is train.learning_rate."""
-    return UserError(f"{where}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
-                     "the checkpoint of the last good epoch is kept")
 
 
 def check_train_fits(cfg: Train, n_images: int, n_devices: int) -> None:
@@ -207,7 +250,7 @@ def _describe(error: dict) -> str:
         for part in error["loc"][:-1]:
             field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
             parent = field.annotation if field else None
-        allowed = ", ".join(parent.model_fields) if isinstance(parent, type) else "see README"
+        allowed = ", ".join(parent.model_fields) if isinstance(parent, type) else "see docs/params.md"
         return f"{key}: unknown key (allowed here: {allowed})"
     if error["type"] == "missing":
         return f"{key}: missing"
@@ -241,15 +284,3 @@ def load_params(section: str, path: str | Path = "params.yaml"):
         raise UserError(f"{path}: not valid YAML: {error}") from None
     return getattr(parse_params(raw, str(path)), section)
 
-
-def with_settings(raw: dict, settings: dict[str, object]) -> dict:
-    """A copy of loaded params.yaml with dotted keys set (`{"train.epochs": 2}`), as `dvc exp run -S`
-    sets them; a key that does not exist yet is added, as a typo would be, for the schema to reject."""
-    changed = copy.deepcopy(raw)
-    for dotted, value in settings.items():
-        *parents, last = dotted.split(".")
-        node = changed
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return changed

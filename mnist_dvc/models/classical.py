@@ -9,7 +9,7 @@ Probabilities matter downstream (evaluate and ambiguous rank digits by them), so
 libsvm's own `probability=True`: Platt sigmoids on every pair of digits, fitted by an internal
 5-fold cross-validation, joined by pairwise coupling. scikit-learn 1.9 deprecates that flag in
 favour of `CalibratedClassifierCV(SVC(), ensemble=False)`, which calibrates the one-vs-rest
-decision values instead, and measured markedly worse log loss here (README, Models), so we keep
+decision values instead, and measured markedly worse log loss here (docs/models.md), so we keep
 the flag, which our pinned scikit-learn still supports, and silence only that one warning. "knn"
 weighs the k neighbours' votes by inverse distance; its probabilities are those weighted votes.
 """

@@ -43,7 +43,7 @@ def predict_proba(classifier: Classifier, images: np.ndarray, batch_size: int, t
     """Probabilities float32 (N, 10) for all images, in padded batches of one size (`padded_batches`).
 
     With `tta`, the mean of the probabilities of each digit and of it shifted one pixel up, down,
-    left and right: five predictions per digit (its effect is measured in README, Choices). No
+    left and right: five predictions per digit (its effect is measured in docs/choices.md). No
     images give no rows, without calling `classifier`."""
     if len(images) == 0:
         return np.zeros((0, NUM_CLASSES), np.float32)

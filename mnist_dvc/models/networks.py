@@ -90,7 +90,7 @@ class VggBN(Network):
 
     Why this shape: on a CPU, XLA's convolutions are the whole cost, and a second convolution per
     block cost much more time for little accuracy, while one convolution per block keeps
-    training on a few CPU cores practical (its measured speed: README, "Models (`train.model`)").
+    training on a few CPU cores practical (its measured speed: docs/models.md).
 
     Parameters: 9 * (w + 2w^2 + 8w^2) convolution weights, 2 * 7w BatchNorm scales and shifts,
     and 4w * 10 + 10 in the head.

@@ -1,7 +1,10 @@
 """The training loop, shared by the train, retrain and fold stages and the benchmarks: a network's
 `Trainer` (`build_trainer`), epochs of jit-compiled steps with a validation score after each
-(`fit`), checkpointed after every epoch and resumed only by the very same run (`fit_resumable`),
-and the per-epoch curves (`write_curves`).
+(`fit`), checkpointed after every epoch and resumed only by the very same run (`fit_resumable`,
+the run its `fingerprint` identifies), and the per-epoch curves (`write_curves`). Every training
+stage trains inside `report_divergence`, so that a loss that stops being finite reads the same in
+each. Both live here rather than in `mnist_dvc.config.params`, which every stage imports, so that
+changing them reruns the training stages only.
 
 Losses are read back from the device every `REPORT_EVERY` steps only (reading waits for the
 device), for the progress bar and to stop at the first non-finite loss before it spoils a
@@ -11,7 +14,8 @@ checkpoint.
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +42,32 @@ class NonFiniteLoss(Exception):
         self.value, self.epoch, self.step = value, epoch, step
 
 
-def fingerprint(config_json: str, files: list[Path]) -> str:
-    """Identifies a run: its settings (as JSON) and the bytes of its data files. A checkpoint is
-    resumed only by the run with the same fingerprint."""
-    digest = hashlib.sha256(config_json.encode())
-    for path in files:
+def fingerprint(cfg: Train, data: Sequence[Path], **settings) -> str:
+    """The run id of a training run, for `fit_resumable` to resume a checkpoint only in the run
+    that made it: the SHA-256 of the run's settings as JSON, then of the bytes of its `data` files.
+
+    The settings are `cfg` and, for a run that `cfg` does not describe alone (a fold of the audit,
+    the second training's changed set), the JSON-able `settings` beside it: `{"train": cfg,
+    **settings}` with sorted keys. `cfg` alone (the train stage, a committee member) is
+    `cfg.model_dump_json()`, as these runs have always been identified: changing either form
+    would make every checkpoint written before it train again from the start."""
+    text = json.dumps({"train": cfg.model_dump(mode="json"), **settings}, sort_keys=True) if settings else cfg.model_dump_json()
+    digest = hashlib.sha256(text.encode())
+    for path in data:
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+@contextmanager
+def report_divergence(where: str, cfg: Train) -> Iterator[None]:
+    """Turns a `NonFiniteLoss` of the training run inside the block into the one line every
+    training stage gives for it: `where` is what ran ("train", "retrain", "fold 3", a committee
+    member's command), the error says when, and the key to change is train.learning_rate."""
+    try:
+        yield
+    except NonFiniteLoss as error:
+        raise UserError(f"{where}: {error}; lower train.learning_rate (now {cfg.learning_rate}); "
+                        "the checkpoint of the last good epoch is kept") from None
 
 
 def restore(trainer: Trainer, path: Path, run_id: str) -> tuple[TrainState, list[dict], int]:

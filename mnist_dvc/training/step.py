@@ -148,7 +148,7 @@ class Trainer:
         self.images, self.labels = (np.asarray(array) for array in train_data)
         self.steps_per_epoch = steps_per_epoch
         # One step per call rather than a lax.scan over many: XLA's CPU backend runs scanned
-        # convolutions far slower (measured: README, "Choices, measured", bench/feeding.py), and
+        # convolutions far slower (measured: docs/choices.md, bench/feeding.py), and
         # dispatch is asynchronous, so the host never waits.
         self._step = jax.jit(make_train_step(self.graphdef, self.tx, cfg), donate_argnums=0)
         self._order = jax.jit(epoch_order, static_argnums=(1, 2), out_shardings=self.replicated)

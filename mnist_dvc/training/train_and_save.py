@@ -76,7 +76,8 @@ def train_model(cfg: Train, train: tuple, val: tuple, out: paths.TrainOutputs, p
     model folder stores `preparation` so new digits are prepared alike. `run_id` names this run's
     settings and data (see the module docstring); classical models do not checkpoint and ignore it.
     Returns the summary written to `out.metrics`; None in the processes of a multi-process run
-    that do not write. Raises `mnist_dvc.training.loop.NonFiniteLoss` as `mnist_dvc.training.loop.fit_resumable` does."""
+    that do not write. Raises `mnist_dvc.training.loop.NonFiniteLoss` as `mnist_dvc.training.loop.fit_resumable` does,
+    for the stage to word with `mnist_dvc.training.loop.report_divergence`."""
     if cfg.model in CLASSICAL_MODELS:
         return train_classical(cfg, train, val, out, preparation)
     return train_neural(cfg, train, val, out, preparation, run_id)

@@ -2,6 +2,7 @@
 127.0.0.1): the same weights as one process with as many devices, a killed run stops and a rerun
 resumes, and DVC runs the train stage that way. (The launcher alone: tests/unit/app/test_launch.py.)"""
 
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,8 @@ def small_params(repo_root, edit_params):
 
 def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(tmp_path, repo_root, stage_env, mnist_train,
                                                                                small_params, launch_command):
+    """The weights alone cannot show that the two processes joined one run: each training alone on
+    all the digits would reach them too. So each process also says what run it took part in."""
     images, labels = mnist_train
     np.savez(tmp_path / "digits.npz", images=images[:3200], labels=labels[:3200])  # 50 steps of 64
     small_params(tmp_path)
@@ -42,6 +45,14 @@ def test_two_processes_of_two_devices_reach_the_weights_of_one_process_of_four(t
     two = subprocess.run([*launch_command, "--processes", "2", "--cpu-devices", "2", "--", *script, str(tmp_path / "two.npz")],
                          cwd=tmp_path, env=stage_env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert two.returncode == 0, two.stderr[-3000:]
+
+    def runs(name: str) -> list[dict]:
+        return [json.loads(path.read_text()) for path in sorted(tmp_path.glob(f"{name}.npz.process-*.json"))]
+
+    # One process of four devices; two processes of two devices each, one run of four devices over both.
+    assert runs("one") == [{"process_index": 0, "process_count": 1, "device_count": 4, "local_device_count": 4, "mesh_devices": 4}]
+    assert runs("two") == [{"process_index": i, "process_count": 2, "device_count": 4, "local_device_count": 2, "mesh_devices": 4}
+                           for i in (0, 1)]
     with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
         assert a.files == b.files
         for name in a.files:

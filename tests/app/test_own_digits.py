@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from mnist_dvc.analysis.ambiguity import load_cutoffs
+from mnist_dvc.analysis.pictures import PICTURE_SIDE
 from mnist_dvc.app import own_digits
 from mnist_dvc.config import paths
 from mnist_dvc.digits.kaggle_csv import PIXELS
@@ -168,12 +169,12 @@ def test_the_kept_input_is_the_picture_as_read_transparency_flattened_and_shrunk
     Image.fromarray(pixels).save(tmp_path / "four.png")
     batch = own_digits.from_files([tmp_path], model[1], keep_inputs=1)
     (kept,) = batch.inputs
-    assert kept.dtype == np.uint8 and kept.shape == (own_digits.INPUT_SIDE, own_digits.INPUT_SIDE)
+    assert kept.dtype == np.uint8 and kept.shape == (PICTURE_SIDE, PICTURE_SIDE)  # the square the sheet draws it in
     expected = Image.fromarray(255 - coverage).resize(kept.shape[::-1], Image.Resampling.BOX)
     assert np.abs(kept.astype(int) - np.asarray(expected, dtype=int)).max() <= 2
 
 
-def test_only_the_first_inputs_are_kept_and_the_sheet_shows_at_most_sheet_digits(model, tmp_path, monkeypatch):
+def test_only_the_first_inputs_are_kept_and_the_sheet_shows_at_most_sheet_digits(model, tmp_path, monkeypatch, digit_places):
     for i in range(5):
         Image.fromarray(picture(DRAWN[7], 100 + 20 * i, (30, 30), True, Image.Resampling.BILINEAR)).save(tmp_path / f"{i}.png")
     classifier, prepared_as, cutoff, temperature = model
@@ -193,4 +194,7 @@ def test_only_the_first_inputs_are_kept_and_the_sheet_shows_at_most_sheet_digits
     monkeypatch.undo()
     assert own_digits.SHEET_DIGITS == 100
     assert own_digits.save_sheet(batch, table.head(3), tmp_path / "sheet.png") == 3  # all of them: drawn for real
-    assert (tmp_path / "sheet.png").read_bytes().startswith(b"\x89PNG")
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        page = np.asarray(sheet.convert("RGB"))
+    for kept, digit in zip(batch.inputs, batch.digits):  # each input pixel for pixel, each digit four times larger
+        assert digit_places(page, kept, scale=1) and digit_places(page, digit, scale=4)

@@ -25,7 +25,8 @@ DEFINITIONS = ["confident_wrong", "least_confident", "smallest_margin", "highest
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_params):
-    """A folder with params.yaml (top_n = 5), test.npz, probs.npz (3 errors among 30 digits) and
+    """A folder with params.yaml (top_n = 5), test.npz (the model inputs the inverted originals, so that
+    a picture of either tells which it is), probs.npz (3 errors among 30 digits) and
     eval/metrics.json (the temperature that calibrated them); and, for the explanations, an
     untrained vgg_bn as the model, train.npz holding the first 400 training digits and a copy of
     each, and data/raw linked to the official files."""
@@ -40,7 +41,8 @@ def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
     (tmp_path / "data" / "prepared").mkdir(parents=True)
     (tmp_path / "data" / "eval").mkdir(parents=True)
     original = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
-    np.savez(tmp_path / "data/prepared/test.npz", images=original, labels=labels, original=original, index=TEST_INDEX)
+    # The model's inputs unlike the digits as written (inverted here), so a picture tells which it shows.
+    np.savez(tmp_path / "data/prepared/test.npz", images=255 - original, labels=labels, original=original, index=TEST_INDEX)
     np.savez(tmp_path / "data/eval/probs.npz", probs=probs, labels=labels, index=TEST_INDEX)
     (tmp_path / "eval").mkdir()
     (tmp_path / paths.METRICS_JSON).write_text(json.dumps({"accuracy": 0.9, "temperature": TEMPERATURE}))
@@ -83,12 +85,19 @@ def test_writes_every_definition_with_pngs_named_by_test_index(project):
     assert not any(p.name.startswith(".") for p in (project / "data").iterdir())  # no temporary folder left
 
 
-def test_png_holds_the_original_test_image(project):
+def test_every_png_holds_the_test_digit_as_written_not_as_the_model_took_it(project):
+    """The PNGs show the digit as written (test.npz's `original`), not the prepared model input; the
+    fixture's inputs differ from the originals, so a PNG of the wrong one fails."""
     ambiguous.main()
-    first = json.loads((project / "data/ambiguous/summary.json").read_text())["highest_entropy"]["digits"][0]
-    original = np.load(project / "data/prepared/test.npz")["original"][first["index"] - 1200]
-    with Image.open(project / f"data/ambiguous/highest_entropy/{first['index']}.png") as image:
-        assert np.array_equal(np.asarray(image)[::4, ::4], original)
+    summary = json.loads((project / "data/ambiguous/summary.json").read_text())
+    with np.load(project / "data/prepared/test.npz") as test:
+        originals, inputs = test["original"], test["images"]
+    for name in DEFINITIONS:
+        for digit in summary[name]["digits"]:
+            original, model_input = originals[digit["index"] - 1200], inputs[digit["index"] - 1200]
+            assert not np.array_equal(original, model_input)
+            with Image.open(project / f"data/ambiguous/{name}/{digit['index']}.png") as image:
+                np.testing.assert_array_equal(np.asarray(image)[::4, ::4], original, err_msg=f"{name}/{digit['index']}.png")
 
 
 def test_same_inputs_give_identical_outputs(project):
@@ -104,12 +113,14 @@ def test_every_shown_digit_is_explained_in_one_pass_a_row_each_in_the_definition
     summary = json.loads((project / "data/ambiguous/summary.json").read_text())
     every = {digit["index"] for name in DEFINITIONS for digit in summary[name]["digits"]}
     assert f"explained {len(every)} digits against {BANK} training digits" in capsys.readouterr().out  # the copies left out
-    originals = np.load(project / "data/prepared/test.npz")["original"]
+    with np.load(project / "data/prepared/test.npz") as test:
+        originals, inputs = test["original"], test["images"]
     for name in DEFINITIONS:
         with Image.open(project / "data/ambiguous/galleries" / f"{name}-explained.png") as image:
             page = np.asarray(image.convert("RGB"))
         places = [digit_places(page, originals[digit["index"] - 1200]) for digit in summary[name]["digits"]]
         assert all(len(found) == 1 for found in places)  # each digit once: as written, in its row's first place
+        assert not any(digit_places(page, inputs[digit["index"] - 1200]) for digit in summary[name]["digits"])  # never as the model took it
         (left,) = {found[0][1] for found in places}
         tops = [found[0][0] for found in places]
         assert tops == sorted(tops) and left < 40

@@ -13,6 +13,7 @@ from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS
 from mnist_dvc.audit.cross_validation import fold_split
 from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS
 from mnist_dvc.config import paths
+from mnist_dvc.digits.preparation import prepare
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.atomic import save_npz, write_json
 from mnist_dvc.models.networks import build_model, init_rngs
@@ -40,15 +41,20 @@ def model_like(labels: np.ndarray, planted: list[int], rng) -> np.ndarray:
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+PREPARATION = {"deskew": True, "stroke_width": None}  # model inputs unlike the digits as written
+
+
 @pytest.fixture
 def audited(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_params):
-    """A project whose three folds' outputs are written as the fold stage would, from a simulated model."""
+    """A project whose three folds' outputs are written as the fold stage would, from a simulated model.
+    Its digits are deskewed for the model (`PREPARATION`), so a picture tells a digit as written from
+    the digit as the model took it."""
     for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).symlink_to(mnist_mirror / path.name)
     images, labels = mnist_train
     test = slice(TRAIN_DIGITS, TRAIN_DIGITS + TEST_DIGITS)
-    save_npz(tmp_path / paths.TEST_NPZ, images=images[test], labels=labels[test], original=images[test],
+    save_npz(tmp_path / paths.TEST_NPZ, images=prepare(images[test], PREPARATION), labels=labels[test], original=images[test],
              index=np.arange(TEST_DIGITS) + 5000)
     (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
     edit_params(tmp_path, {"preprocess.train_subset": TRAIN_DIGITS, "preprocess.val_size": 100,
@@ -60,13 +66,13 @@ def audited(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
         save_npz(tmp_path / paths.AuditFold.number(fold).probs, positions=held_out, labels=labels[held_out],
                  probs=train_probs[held_out], test_probs=model_like(labels[test], PLANTED_TEST, rng))
     # For the explained galleries: the main model (untrained here), its training digits (the first
-    # BANK_DIGITS, the rest playing its validation digits) and their preparation (none).
-    preparation = {"deskew": False, "stroke_width": None}
+    # BANK_DIGITS, the rest playing its validation digits) and their preparation.
     model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
     model.eval()
-    save_neural(tmp_path / paths.MODEL, model, "vgg_bn", 4, preparation)
-    save_npz(tmp_path / paths.TRAIN_NPZ, images=images[:BANK_DIGITS], labels=labels[:BANK_DIGITS], index=np.arange(BANK_DIGITS))
-    write_json(tmp_path / paths.PREPARATION_JSON, preparation)
+    save_neural(tmp_path / paths.MODEL, model, "vgg_bn", 4, PREPARATION)
+    save_npz(tmp_path / paths.TRAIN_NPZ, images=prepare(images[:BANK_DIGITS], PREPARATION), labels=labels[:BANK_DIGITS],
+             index=np.arange(BANK_DIGITS))
+    write_json(tmp_path / paths.PREPARATION_JSON, PREPARATION)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -74,6 +80,7 @@ def audited(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
 def test_the_stage_ranks_the_planted_issues_and_shows_each_flagged_digit(audited, mnist_train):
     audit_stage.main()
     images, labels = mnist_train
+    prepared = prepare(images[: TRAIN_DIGITS + TEST_DIGITS], PREPARATION)  # the digits as the model took them
     issues = {split: pd.read_csv(audited / "data/audit" / split / "issues.csv") for split in ("train", "test")}
     # (split, planted positions, index of its first digit, where its digits lie in the training file here)
     for split, planted, offset, start in (("train", PLANTED, 0, 0), ("test", PLANTED_TEST, 5000, TRAIN_DIGITS)):
@@ -86,6 +93,7 @@ def test_the_stage_ranks_the_planted_issues_and_shows_each_flagged_digit(audited
             at = row.index - offset + start
             assert row.given_label == labels[at] and row.suggested_label == (row.given_label + 1) % 10
             picture = np.asarray(Image.open(audited / "data/audit" / split / f"{row.index}.png"))
+            assert not np.array_equal(prepared[at], images[at])  # so the picture tells which it is
             np.testing.assert_array_equal(picture[::4, ::4], images[at])  # the digit as written, 4x larger
         assert sorted(p.name for p in (audited / "data/audit" / split).glob("*.png")) == sorted(f"{i}.png" for i in table["index"])
         pairs = pd.read_csv(audited / "data/audit" / split / "pairs.csv")
@@ -107,15 +115,17 @@ def test_the_stage_ranks_the_planted_issues_and_shows_each_flagged_digit(audited
 def test_explained_galleries_show_each_flagged_digit_once_never_as_its_own_neighbour(audited, mnist_train, digit_places, capsys):
     audit_stage.main()
     images = mnist_train[0]
+    prepared = prepare(images[: TRAIN_DIGITS + TEST_DIGITS], PREPARATION)  # the digits as the model took them
     assert "explained 6 flagged digits against 900 training digits" in capsys.readouterr().out  # top_n of each split
     for split, start in (("train", 0), ("test", TRAIN_DIGITS - 5000)):
         shown = pd.read_csv(audited / "data/audit" / split / "issues.csv")["index"].head(3)
         with Image.open(audited / "data/audit/galleries" / f"{split}-explained.png") as image:
             page = np.asarray(image.convert("RGB"))
         places = [digit_places(page, images[index + start]) for index in shown]
-        # Once each, in the first place of its row, in rank order; a training digit is in the bank, with its own
-        # (given) label, but never among its own neighbours.
+        # Once each, as written (never as the model took it), in the first place of its row, in rank order; a training
+        # digit is in the bank, with its own (given) label, but never among its own neighbours.
         assert all(len(found) == 1 and found[0][1] < 40 for found in places)
+        assert not any(digit_places(page, prepared[index + start]) for index in shown)
         assert [found[0][0] for found in places] == sorted(found[0][0] for found in places)
         if split == "train":  # most in the bank (the case that matters), one (#907) not
             assert (shown < BANK_DIGITS).sum() >= 2

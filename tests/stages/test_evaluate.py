@@ -3,11 +3,13 @@ network, and on a small k-nearest-neighbours model fitted to real MNIST digits f
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from flax import nnx
+from import_graph import import_closure
 from PIL import Image
 
 from mnist_dvc.analysis.calibration import apply_temperature, expected_calibration_error, fit_temperature, logits_from_probs
@@ -203,3 +205,9 @@ def test_a_bad_test_set_is_a_user_error_and_writes_nothing(project):
     with pytest.raises(UserError, match=r"test.npz: missing array\(s\) original, index; rerun the preprocess stage"):
         evaluate.main()
     assert not (project / "eval").exists() and not (project / "data/eval").exists()
+
+
+def test_the_stage_does_not_depend_on_confident_learning():
+    """It tables the model's answers (`answers.describe`) without the cleanlab wrapper that ranks
+    label issues (`ambiguity`'s definitions), so editing that wrapper does not rerun it."""
+    assert Path("mnist_dvc/analysis/label_issues.py") not in import_closure(Path("stages/evaluate.py"))

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from scipy import ndimage
 
 import stages.preprocess
 from mnist_dvc.config import paths
-from mnist_dvc.config.params import with_settings
+from mnist_dvc.config.settings import with_settings
 from mnist_dvc.digits.deskew import deskew
 from mnist_dvc.digits.stroke import stroke_widths
 from mnist_dvc.errors import UserError
@@ -91,6 +92,64 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert rows[:, 2].tolist() == np.bincount(val["labels"], minlength=10).tolist()
     assert rows[:, 3].tolist() == np.bincount(test["labels"], minlength=10).tolist()
     assert rows[:, 1:].sum() == 1800 + 200 + 500
+
+
+def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)): the correlation of every image of `a` with every one of `b`, both blurred
+    first (a Gaussian of 2 pixels), so that a digit moved by a pixel or two still looks like itself."""
+    def unit(images):
+        flat = ndimage.gaussian_filter(images.astype(np.float64), (0, 2, 2)).reshape(len(images), -1)
+        flat -= flat.mean(axis=1, keepdims=True)
+        return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+    return unit(a) @ unit(b).T
+
+
+def ink_centres(images: np.ndarray) -> np.ndarray:
+    rows, cols = np.mgrid[:28, :28]
+    mass = images.sum(axis=(1, 2), dtype=np.float64)
+    return np.stack([(images * rows).sum(axis=(1, 2)) / mass, (images * cols).sum(axis=(1, 2)) / mass], axis=1)
+
+
+STRENGTHS = {"rotation_deg": 10.0, "shift_px": 2.0, "scale": 0.1, "shear_deg": 10.0, "elastic_alpha": 8.0, "elastic_sigma": 3.0}
+
+
+def test_distorted_copies_follow_their_originals_in_the_training_part_only(workdir, repo_root):
+    """`augment.copies` distorted copies of every training digit (at `STRENGTHS`): each after
+    all the originals, with its original's label and index, unlike it yet plainly the same digit (its
+    ink, where the ink is and its shape kept within what the strengths allow), fresh for every copy,
+    the same for the same seed; validation and test digits get none."""
+    set_params(repo_root, copies=2, **{f"augment.{key}": value for key, value in STRENGTHS.items()})
+    main()
+    train, val, test = load("train"), load("val"), load("test")
+    n = 1800
+    assert train["images"].shape == (3 * n, 28, 28) and val["images"].shape == (200, 28, 28) and test["images"].shape == (500, 28, 28)
+    originals, copies = train["images"][:n], train["images"][n:].reshape(2, n, 28, 28)
+    for k in (1, 2):
+        assert np.array_equal(train["labels"][k * n : (k + 1) * n], train["labels"][:n])
+        assert np.array_equal(train["index"][k * n : (k + 1) * n], train["index"][:n])
+    raw_images, raw_labels = read_split(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS)
+    assert np.array_equal(originals, deskew(raw_images[train["index"][:n]]))  # the originals come first, undistorted
+    assert np.array_equal(train["labels"][:n], raw_labels[train["index"][:n]])
+
+    same_label = train["labels"][:n, None] == train["labels"][None, :n]
+    np.fill_diagonal(same_label, False)
+    for copy in copies:
+        assert (copy != originals).any(axis=(1, 2)).all()  # every copy distorted
+        ink = copy.sum(axis=(1, 2), dtype=np.float64) / originals.sum(axis=(1, 2), dtype=np.float64)
+        assert ink.min() > 0.6 and ink.max() < 1.6  # scale at most 10%: the ink's area about the same
+        assert np.linalg.norm(ink_centres(copy) - ink_centres(originals), axis=1).max() < 5  # shifts of at most 2 pixels
+        # Each copy looks more like its own original than like most digits of its label: a copy of
+        # another digit would only half the time.
+        similarity = correlations(copy, originals)
+        others = np.ma.median(np.ma.masked_array(similarity, ~same_label), axis=1).filled(np.nan)
+        assert np.mean(np.diag(similarity) > others) > 0.9
+    assert (copies[0] != copies[1]).any(axis=(1, 2)).all()  # each copy drawn afresh
+
+    assert np.array_equal(val["images"], deskew(raw_images[val["index"]]))  # validation and test digits undistorted
+    assert np.array_equal(test["images"], deskew(test["original"]))
+    main()
+    assert np.array_equal(load("train")["images"], train["images"])  # the same seed, the same copies
 
 
 def test_same_params_give_byte_identical_outputs(workdir):

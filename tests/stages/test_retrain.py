@@ -97,6 +97,14 @@ def test_other_digits_name_the_training_set_and_the_key_that_may_differ(project)
         retrain_stage.main()
 
 
+def test_a_diverging_second_training_names_the_retrain_stage_and_the_learning_rate(project, edit_params):
+    edit_params(project, {"train.model": "flat_mlp", "train.optimizer": "sgd", "train.learning_rate": 10.0, "train.label_smoothing": 0.0})
+    with pytest.raises(UserError, match=r"^retrain: the loss became (nan|inf) at epoch 1, step \d+; "
+                                        r"lower train\.learning_rate \(now 10\.0\); the checkpoint of the last good epoch is kept$"):
+        retrain_stage.main()
+    assert not paths.RETRAIN_JSON.exists() and not paths.RETRAIN.model.exists()
+
+
 def test_more_hard_digits_than_there_are_names_the_key(project, edit_params):
     edit_params(project, {"retrain.hard_digits": TRAIN})
     with pytest.raises(UserError, match=r"^params\.yaml: retrain\.hard_digits = 600: only 597 training digits are not flagged$"):

@@ -3,6 +3,7 @@ and the params that only the data can check. (The training loop itself is tests/
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -103,11 +104,16 @@ def test_a_classical_baseline_goes_through_the_same_stage(project):
     assert yaml.safe_load(OUT.metrics.read_text())["val_accuracy"] > 0.7
 
 
-def test_a_diverging_run_stops_with_the_epoch_and_step(project):
+@pytest.mark.parametrize(("argv", "what_ran"), [
+    ([], "train"),
+    (["--seed", "3", "--out", "data/committee/flat_mlp-3"], "train --seed 3 --out data/committee/flat_mlp-3"),
+], ids=["train stage", "committee member"])
+def test_a_diverging_run_stops_with_the_epoch_and_step_naming_what_ran(project, argv, what_ran):
     project(model="flat_mlp", optimizer="sgd", schedule="constant", learning_rate=10.0, label_smoothing=0.0)
-    with pytest.raises(UserError, match=r"^train: the loss became (nan|inf) at epoch \d+, step \d+; lower train\.learning_rate \(now 10\.0\)"):
-        train_stage.main([])
-    assert not OUT.model.exists()
+    with pytest.raises(UserError, match=rf"^{what_ran}: the loss became (nan|inf) at epoch \d+, step \d+; "
+                                        r"lower train\.learning_rate \(now 10\.0\); the checkpoint of the last good epoch is kept$"):
+        train_stage.main(argv)
+    assert not OUT.model.exists() and not Path("data/committee/flat_mlp-3/model").exists()
 
 
 # --- params that only the data can check: one line naming the key, before any work -------------

@@ -3,7 +3,7 @@ Ctrl-C is `error: interrupted` and 130; our own bugs still raise."""
 
 import pytest
 
-from mnist_dvc.errors import UserError, read_user_file, run_stage
+from mnist_dvc.errors import UserError, one_line, read_user_file, run_stage
 
 
 def fails_with(error: BaseException):
@@ -17,6 +17,11 @@ def test_a_user_error_is_one_line_and_exit_status_1(capsys):
         run_stage(fails_with(UserError("params.yaml: train.epochs = 0:\n  must be\tat least 1")))
     assert ended.value.code == 1
     assert capsys.readouterr().err == "error: params.yaml: train.epochs = 0: must be at least 1\n"
+
+
+def test_one_line_turns_every_run_of_whitespace_into_one_space():
+    assert one_line("digits/a.png:\n  cannot be read:\tIs a directory\n") == "digits/a.png: cannot be read: Is a directory"
+    assert one_line(UserError("fold 3:  diverged")) == "fold 3: diverged" and one_line("") == ""
 
 
 def test_ctrl_c_is_reported_as_interrupted_with_status_130(capsys):

@@ -1,4 +1,5 @@
-"""The five ambiguity rankings on hand-made probabilities, where the right answer is known."""
+"""The five ambiguity rankings on hand-made probabilities, where the right answer is known, and
+new digits judged against their lists."""
 
 import numpy as np
 import pytest
@@ -9,17 +10,13 @@ from mnist_dvc.analysis.ambiguity import (
     calibration_temperature,
     confident_wrong,
     cutoffs,
-    describe,
-    entropy,
     highest_entropy,
     label_issues,
     least_confident,
-    margin,
-    predictions,
     smallest_margin,
-    top_two,
     verdicts,
 )
+from mnist_dvc.analysis.answers import describe, predictions
 from mnist_dvc.errors import UserError
 
 
@@ -44,18 +41,6 @@ PROBS = rows(
     {6: 0.90, 5: 0.10},  # 5: wrong (label 5), same confidence as 1
 )
 LABELS = np.array([3, 1, 4, 8, 0, 5], dtype=np.uint8)
-
-
-def test_top_two_breaks_ties_towards_the_lower_digit():
-    first, first_p, second, second_p = top_two(rows({}, {2: 0.4, 7: 0.4}))
-    assert first.tolist() == [0, 2] and second.tolist() == [1, 7]
-    assert first_p[1] == pytest.approx(0.4) and second_p[1] == pytest.approx(0.4)
-
-
-def test_margin_and_entropy_on_extremes():
-    probs = np.vstack([np.eye(10, dtype=np.float32)[3], np.full(10, 0.1, dtype=np.float32)])
-    assert margin(probs) == pytest.approx([1.0, 0.0])
-    assert entropy(probs) == pytest.approx([0.0, np.log(10)], abs=1e-6)
 
 
 def test_confident_wrong_orders_errors_by_confidence_ties_by_position():
@@ -148,29 +133,3 @@ def test_definitions_return_int64_positions_and_respect_n():
     for definition in DEFINITIONS.values():
         picked = definition(PROBS, LABELS, 2)
         assert picked.dtype == np.int64 and len(picked) <= 2
-
-
-COLUMNS = ["index", "label", "prediction", "confidence", "second", "second_confidence", "margin", "entropy", "correct"]
-
-
-def test_describe_reports_test_indices_and_plain_values():
-    table = describe(PROBS, LABELS, np.array([3, 0]), index=np.array([100, 101, 102, 103, 104, 105]))
-    assert list(table.columns) == COLUMNS
-    rows = table.to_dict("records")  # as the stages write them to JSON
-    assert rows[0] == {
-        "index": 103, "label": 8, "prediction": 2, "confidence": 0.6, "second": 8,
-        "second_confidence": 0.4, "margin": 0.2, "entropy": round(float(entropy(PROBS[3:4])[0]), 6),
-        "correct": False,
-    }
-    assert rows[1]["index"] == 100 and rows[1]["correct"] is True
-    assert all(type(value) in (int, float, bool) for row in rows for value in row.values())
-
-
-def test_describe_without_an_index_reports_positions():
-    assert describe(PROBS, LABELS, np.array([5, 1]))["index"].tolist() == [5, 1]
-
-
-def test_describing_no_digits_gives_an_empty_table_with_every_column():
-    table = describe(PROBS, LABELS, np.array([], dtype=np.int64))
-    assert len(table) == 0 and list(table.columns) == COLUMNS
-    assert list(~table["correct"]) == []  # as the stages mark wrong digits in a gallery

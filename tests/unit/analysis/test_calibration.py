@@ -8,6 +8,7 @@ from scipy.special import softmax
 from mnist_dvc.analysis.calibration import (
     apply_temperature,
     calibrate,
+    calibrated_probs,
     calibration_figures,
     expected_calibration_error,
     fit_temperature,
@@ -58,6 +59,17 @@ def test_applying_a_temperature_keeps_the_prediction_and_moves_the_confidence():
     assert (soft.max(axis=1) < same.max(axis=1)).all() and (same.max(axis=1) < sharp.max(axis=1)).all()
     with pytest.raises(ValueError):
         apply_temperature(logits, 0.0)
+
+
+def test_stored_probabilities_are_calibrated_as_the_logits_they_came_from_would_be():
+    logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]]) + 5.0  # the shift that log(softmax) removes
+    probs = softmax(logits, axis=1).astype(np.float32)
+    for temperature in (0.5, 1.0, 2.0):
+        calibrated = calibrated_probs(probs, temperature)
+        assert calibrated.dtype == np.float32
+        np.testing.assert_allclose(calibrated, apply_temperature(logits, temperature), rtol=1e-5)
+    with pytest.raises(ValueError):
+        calibrated_probs(probs, 0.0)
 
 
 def test_a_calibrated_model_has_zero_error():

@@ -205,9 +205,10 @@ def test_a_bank_from_other_digits_than_the_official_file_names_the_file(prepared
 
 @pytest.fixture(scope="module")
 def small_bank(mnist_train):
-    """The first 300 training digits, as written and as taken by the model alike."""
+    """The first 300 training digits as written, and as the model takes them made fainter (halved),
+    so that a picture of a digit tells which of the two it shows."""
     images, labels = mnist_train
-    return Bank(images[:300], images[:300], labels[:300], np.arange(300))
+    return Bank(images[:300] // 2, images[:300], labels[:300], np.arange(300))
 
 
 def test_explain_finds_a_bank_digit_itself_first_unless_excluded(default_model, small_bank):
@@ -225,7 +226,9 @@ def test_explain_finds_a_bank_digit_itself_first_unless_excluded(default_model, 
     assert found.take(np.array([2, 0])).neighbours.tolist() == found.neighbours[[2, 0]].tolist()
 
 
-def test_gallery_rows_name_each_group_and_caption_each_neighbour_with_its_index(default_model, small_bank):
+def test_gallery_rows_show_digits_as_written_name_each_group_and_caption_each_neighbour_with_its_index(default_model, small_bank):
+    """A row shows its digit and its neighbours as written and the saliency over the digit as the model
+    took it; the bank's two differ here, so a row built from the wrong one fails."""
     queries = np.array([12, 40])
     given = small_bank.labels[queries]
     probs = np.eye(10)[[given[0], (given[1] + 3) % 10]] * 0.9 + 0.01  # the first right, the second wrong
@@ -239,7 +242,14 @@ def test_gallery_rows_name_each_group_and_caption_each_neighbour_with_its_index(
     top, second = found.contrast[0]
     assert right.saliency_caption == f"red {top}, blue {second}"
     assert right.groups[0].captions == [f"#{at}" for at in found.neighbours[0, 0]]
-    np.testing.assert_array_equal(right.groups[0].digits[0], small_bank.written[found.neighbours[0, 0, 0]])
+    # Each digit and each of its neighbours as written; the saliency over the digit as the model took it.
+    for row, query, neighbours in zip(rows, queries, found.neighbours):
+        np.testing.assert_array_equal(row.digit, small_bank.written[query])
+        np.testing.assert_array_equal(row.model_input, small_bank.inputs[query])
+        for group, positions in zip(row.groups, neighbours):
+            assert len(group.digits) == (positions >= 0).sum() > 0
+            for digit, at in zip(group.digits, positions):
+                np.testing.assert_array_equal(digit, small_bank.written[at])
 
 
 def test_galleries_of_their_own_digits_are_explained_together_each_pointing_at_its_own():

@@ -1,11 +1,13 @@
-"""Digit PNGs keep exact pixels, galleries (plain and explained) are valid PNGs, saliency maps have
-diverging colours, and equal inputs give equal bytes."""
+"""Digit PNGs keep exact pixels, galleries (plain and explained) show every digit with its exact
+pixels, enlarged by a whole factor, saliency maps have diverging colours, and equal inputs give
+equal bytes."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from mnist_dvc.analysis.pictures import (
+    PICTURE_SIDE,
     ExplainedRow,
     NeighbourGroup,
     digit_caption,
@@ -49,7 +51,7 @@ def rows(n: int) -> list[dict]:
     ]
 
 
-def test_gallery_is_a_deterministic_png(tmp_path):
+def test_gallery_is_a_deterministic_png_of_every_digit_four_times_larger_in_reading_order(tmp_path, digit_places):
     images = [np.roll(DIGIT, i) for i in range(13)]
     captions = [digit_caption(row) for row in rows(13)]
     first, second = tmp_path / "a.png", tmp_path / "b.png"
@@ -59,9 +61,25 @@ def test_gallery_is_a_deterministic_png(tmp_path):
     with Image.open(first) as image:
         image.verify()
     with Image.open(first) as image:
-        width, height = image.size
-        assert image.info.get("Software") is None
-    assert width == pytest.approx(5 * 125, abs=2) and height == pytest.approx(3 * 170 + 50, abs=2)  # one title line
+        assert image.info.get("Software") is None and image.mode == "RGB"
+        page = np.asarray(image)
+    places = [digit_places(page, image, scale=4) for image in images]
+    assert all(len(found) == 1 for found in places)
+    places = [found[0] for found in places]
+    assert places == sorted(places)  # row by row, left to right
+    assert len({top for top, _ in places}) == 3 and len({left for _, left in places}) == 5
+    first_row = (page[places[0][0] : places[5][0], ..., 0] > 150) & (page[places[0][0] : places[5][0], ..., 1] < 100)  # red
+    assert first_row[:, : places[1][1]].any() and not first_row[:, places[1][1] : places[2][1]].any()  # wrong: 0, 2, 4, ...
+
+
+def test_a_picture_of_another_size_is_enlarged_by_the_largest_whole_factor_that_fits(tmp_path, digit_places):
+    tall, small = (np.arange(n, dtype=np.uint8).reshape(shape) for n, shape in ((112 * 50, (112, 50)), (30 * 20, (30, 20))))
+    save_gallery([tall, small], ["input", "input"], tmp_path / "sheet.png", title="inputs")
+    with Image.open(tmp_path / "sheet.png") as image:
+        page = np.asarray(image)
+    assert len(digit_places(page, tall, scale=1)) == 1 and len(digit_places(page, small, scale=PICTURE_SIDE // 30)) == 1
+    with pytest.raises(ValueError, match="does not fit"):
+        save_gallery([np.zeros((PICTURE_SIDE + 1, 10), np.uint8)], ["too tall"], tmp_path / "x.png", title="t")
 
 
 def test_empty_gallery_still_writes_a_png(tmp_path):

@@ -5,7 +5,8 @@ import copy
 import pytest
 import yaml
 
-from mnist_dvc.config.params import check_train_fits, load_params, parse_params, with_settings
+from mnist_dvc.config.params import check_train_fits, load_params, parse_params
+from mnist_dvc.config.settings import with_settings
 from mnist_dvc.errors import UserError
 
 

@@ -2,6 +2,8 @@
 augmentation (the digit and its four one-pixel shifts), timed predictions and the second
 training's test scores."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -107,15 +109,29 @@ def test_test_time_augmentation_of_a_network_gives_distributions_that_differ_fro
     assert not np.allclose(averaged, predict_proba(classifier, images, 4))
 
 
-def test_timed_predictions_are_the_plain_ones_with_their_seconds():
+COMPILE_S, BATCH_S = 0.3, 0.02  # the stand-in's first call (as a jit compilation), and each later one
+
+
+@pytest.mark.parametrize(("tta", "timed_calls"), [(False, 3), (True, 15)])
+def test_timed_predictions_are_the_plain_ones_with_the_seconds_of_every_view_s_batches_but_not_of_compiling(tta, timed_calls):
+    """The seconds cover every batch of every view (five with `tta`) and leave out the first, untimed
+    call, which pays for compilation: a stand-in classifier that is slow on its first call and
+    sleeps on every call shows both, whatever the load on the machine, by when it was called."""
     calls = []
 
-    def counting(images):
-        calls.append(len(images))
+    def slow_first(images):
+        started = time.perf_counter()
+        time.sleep(COMPILE_S if not calls else BATCH_S)
+        calls.append((len(images), started, time.perf_counter()))
         return row_of_the_ink(images)
 
     images = np.zeros((5, 28, 28), np.uint8)
     images[:, 3, 3] = 255
-    probs, seconds = timed_predictions(counting, images, 2, tta=False)
-    np.testing.assert_array_equal(probs, predict_proba(row_of_the_ink, images, 2))
-    assert seconds >= 0 and calls[:4] == [2, 2, 2, 2]  # one batch first (compilation), untimed, in the same padded shape
+    before = time.perf_counter()
+    probs, seconds = timed_predictions(slow_first, images, 2, tta=tta)
+    wall = time.perf_counter() - before
+    np.testing.assert_array_equal(probs, predict_proba(row_of_the_ink, images, 2, tta=tta))
+    assert [size for size, _, _ in calls] == [2] * (1 + timed_calls)  # one batch first, in the same padded shape
+    (_, first_start, first_end), (_, timed_start, _), (_, _, timed_end) = calls[0], calls[1], calls[-1]
+    assert seconds >= timed_end - timed_start >= timed_calls * BATCH_S  # every timed call inside the seconds
+    assert seconds <= wall - (first_end - first_start) <= wall - COMPILE_S  # and the first call outside them

@@ -12,9 +12,9 @@ from mnist_dvc.config.params import NEURAL_MODELS
 from mnist_dvc.models.networks import MODELS, build_model, count_params, init_rngs, max_pool_2x2
 
 WIDTH = 8
-SHIPPED_WIDTH = 24  # params.yaml's train.width, at which the README lists vgg_bn's parameters
+SHIPPED_WIDTH = 24  # params.yaml's train.width, at which docs/models.md lists vgg_bn's parameters
 
-# Parameters as the README's model table and each class docstring state them: vgg_bn at the shipped
+# Parameters as docs/models.md's table and each class docstring state them: vgg_bn at the shipped
 # width, the published networks as their originals printed them or as rebuilt from their description.
 DOCUMENTED_PARAMS = {
     "vgg_bn": 53_362,

@@ -1,7 +1,8 @@
 """The training loop: epochs of steps with a history row each, a callback after every step,
-stopping at a non-finite loss, and resuming from a checkpoint to exactly the weights of a run that
-never stopped."""
+stopping at a non-finite loss (worded as one line naming what ran), and resuming from a checkpoint
+to exactly the weights of a run that never stopped, only in the run whose fingerprint wrote it."""
 
+import hashlib
 import json
 
 import jax
@@ -9,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mnist_dvc.errors import UserError
 from mnist_dvc.io import checkpoint
-from mnist_dvc.training.loop import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, restore, run_epoch
+from mnist_dvc.training.loop import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, report_divergence, restore, run_epoch
 from mnist_dvc.training.step import Trainer
 
 STEPS = 8  # per epoch: 256 training images in batches of 32
@@ -117,12 +119,34 @@ def test_a_loss_that_blows_up_stops_the_epoch_before_anything_is_saved(train_par
     assert str(error.value) == f"the loss became {error.value.value} at epoch 1, step {error.value.step}"
 
 
-def test_the_fingerprint_changes_with_the_settings_and_with_the_data(tmp_path):
+def test_the_fingerprint_changes_with_the_settings_and_with_the_data(tmp_path, train_params):
     train, val = tmp_path / "train.npz", tmp_path / "val.npz"
     train.write_bytes(b"train images")
     val.write_bytes(b"val images")
-    first = fingerprint('{"epochs": 2}', [train, val])
-    assert fingerprint('{"epochs": 2}', [train, val]) == first
-    assert fingerprint('{"epochs": 3}', [train, val]) != first
+    cfg = train_params(epochs=2)
+    first = fingerprint(cfg, [train, val])
+    assert fingerprint(train_params(epochs=2), [train, val]) == first
+    assert fingerprint(train_params(epochs=3), [train, val]) != first
+    assert fingerprint(cfg, [train, val], fold=0) != fingerprint(cfg, [train, val], fold=1) != first
     val.write_bytes(b"other val images")
-    assert fingerprint('{"epochs": 2}', [train, val]) != first
+    assert fingerprint(cfg, [train, val]) != first
+
+
+def test_the_fingerprint_of_a_run_is_the_one_its_checkpoints_were_written_with(tmp_path, train_params):
+    """Checkpoints written before still resume: the train stage's run (and a committee member's) is
+    identified by `cfg.model_dump_json()` alone, a run with more settings by sorted JSON of them all."""
+    data = tmp_path / "train.npz"
+    data.write_bytes(b"train images")
+    cfg = train_params(epochs=2)
+    assert fingerprint(cfg, [data]) == hashlib.sha256(cfg.model_dump_json().encode() + b"train images").hexdigest()
+    settings = json.dumps({"train": cfg.model_dump(mode="json"), "fold": 3, "folds": 5}, sort_keys=True)
+    assert fingerprint(cfg, [data], folds=5, fold=3) == hashlib.sha256(settings.encode() + b"train images").hexdigest()
+
+
+def test_a_diverging_run_is_one_line_naming_what_ran_and_the_learning_rate(train_params):
+    with pytest.raises(UserError, match=r"^fold 3: the loss became nan at epoch 2, step 7; lower train\.learning_rate \(now 10\.0\); "
+                                        r"the checkpoint of the last good epoch is kept$"):
+        with report_divergence("fold 3", train_params(learning_rate=10.0)):
+            raise NonFiniteLoss(float("nan"), 2, 7)
+    with pytest.raises(ZeroDivisionError), report_divergence("train", train_params()):  # a bug stays a bug
+        1 / 0
