@@ -1,6 +1,6 @@
 """bench/report.py: it rewrites only what stands between its markers, `--check` names each stale page
-and writes nothing, every block stands in exactly one page, a result file is dated by what it holds or
-by its recorded digest, and on the committed results the medians it computes from the runs are those
+and writes nothing, every block stands in exactly one page, a result file is dated by its machine
+record, and on the committed results the medians it computes from the runs are those
 the benchmarks stored, and every result file is quoted somewhere."""
 
 import json
