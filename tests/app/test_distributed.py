@@ -70,9 +70,10 @@ def project(tmp_path, mnist_train, small_params):
     return tmp_path
 
 
-def test_a_killed_process_stops_the_run_and_a_rerun_resumes(project, stage_env, launch_command):
+def test_a_killed_process_stops_the_run_and_a_rerun_resumes(project, repo_root, stage_env, launch_command):
     command = [*launch_command, "--processes", "2", "--cpu-devices", "1", "--", sys.executable, "-m", "stages.train"]
-    run = subprocess.Popen(command, cwd=project, env=stage_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    env = {**stage_env, "PYTHONPATH": str(repo_root)}  # the stage scripts are not installed: DVC runs them from the project root
+    run = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     try:
         deadline = time.monotonic() + TIMEOUT_S
@@ -91,7 +92,7 @@ def test_a_killed_process_stops_the_run_and_a_rerun_resumes(project, stage_env, 
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-    rerun = subprocess.run(command, cwd=project, env=stage_env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    rerun = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "resuming after epoch" in rerun.stdout
     assert (project / paths.MODEL / "model.msgpack").is_file() and (project / paths.TRAIN.metrics).is_file()
