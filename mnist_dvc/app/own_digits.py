@@ -35,7 +35,7 @@ SHEET_DIGITS = 100
 @dataclass
 class Batch:
     """Digits to predict: their names (file path or Kaggle ImageId), the pictures of the first
-    ones as `digit_image.read_grey` saw them (uint8 grey, when asked for; for a sheet), the 28x28
+    ones as `from_picture.read_grey` saw them (uint8 grey, when asked for; for a sheet), the 28x28
     digits the model sees, labels if the input had them, and what failed."""
 
     names: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ FastAPI app with two routes:
   calibrated with the ambiguous stage's temperature, the terms of its cutoffs) and the fields of
   `verdict`. Every failure is JSON `{"error": "<one line>"}`: 400 for a request without a file or
   with an empty one, 411 without a Content-Length, 413 over the size limit in bytes or in pixels
-  (`digit_image.MAX_PIXELS`, read from the picture's header), 422 for a file that is not a picture
+  (`from_picture.MAX_PIXELS`, read from the picture's header), 422 for a file that is not a picture
   or holds no digit (the `UserError` of `prepare_digit`), 500 for a bug. None of them stops the server.
 
 `serve(folder)` runs that app with uvicorn on 127.0.0.1:8000.

@@ -1,6 +1,6 @@
 """The one definition of a random affine distortion of a digit, shared by the cached copies
-(`distortions`, numpy, preprocess stage) and the fresh ones drawn inside the train step
-(`batch_augment`, JAX): the same strengths mean the same transform in both.
+(`cached_distortions`, numpy, preprocess stage) and the fresh ones drawn inside the train step
+(`fresh_distortions`, JAX): the same strengths mean the same transform in both.
 
 A distortion shifts the digit by `shift` pixels (row, column), then zooms it by `zoom`, shears it
 by `slant` (columns move `slant` pixels per row, like a slanted hand) and rotates it by `theta`
