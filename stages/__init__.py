@@ -1,1 +1,2 @@
-"""The MNIST pipeline's stages: one script per DVC stage, plus the small modules they share."""
+"""The scripts DVC runs, one per stage (`python -m stages.<name>`, from the project root): each reads
+its params section, calls the `mnist_dvc` package, and writes its outputs. Not installed: the package is."""
