@@ -29,6 +29,7 @@ import yaml
 
 from bench.pipeline import REPO, percent_spread, summary
 from bench.presets import dvc_command
+from mnist_dvc import TEST_SIZE
 from mnist_dvc.io.atomic import write_text
 
 PAGES = ("README.md", "docs/*.md")  # the pages whose generated blocks this script owns
@@ -195,7 +196,7 @@ def figures(page: Page, path: str, values: dict[str, str]) -> str:
 def committed_run(page: Page) -> str:
     m = page.load("eval/metrics.json")
     return figures(page, "eval/metrics.json", {
-        "test accuracy": f"{m['accuracy']:.2%}", "test errors": f"{m['errors']} of 10,000", "macro F1": f"{m['macro_f1']:.4f}",
+        "test accuracy": f"{m['accuracy']:.2%}", "test errors": f"{m['errors']} of {TEST_SIZE:,}", "macro F1": f"{m['macro_f1']:.4f}",
         "temperature (fitted on the validation split)": f"{m['temperature']:.3f}",
         "test loss, raw → calibrated": f"{m['loss']:.3f} → {m['loss_calibrated']:.3f}",
         "expected calibration error, raw → calibrated": f"{m['ece_before']:.4f} → {m['ece_after']:.4f}"})
