@@ -11,6 +11,7 @@ own `__init__.py` states and tests/unit/test_layers.py checks:
     analysis  what the predictions say: metrics, calibration, ambiguity, label issues, explanations, pictures
     training  how a model is trained: the jit-compiled step, the resumable loop, several processes
     audit     the label audit: cross-validation folds and the second training's set
+    release   shipping a model: the promotion gate, the registry's tags, ONNX export
     app       the `mnist-dvc` command, its launcher and its pages
 
 Only `config.params` reads params.yaml and names its keys; only `app.cli` reads the environment.

@@ -72,6 +72,11 @@ class Preprocess(Section):
                                      "centre of mass)")
     stroke: bool = Field(description="thin or thicken every digit's strokes towards the training digits' median ink "
                                      "width; for pictures drawn with another pen (docs/own-digits.md)")
+    review: bool = Field(description="apply the verdicts of labels/review.csv to the training digits: those judged "
+                                     "mislabelled get their corrected label, those judged unreadable are left out. Shipped on: "
+                                     "a verdict is a person's deliberate judgement, and the file ships empty, so it changes "
+                                     "nothing until someone reviews (docs/label-review.md). Test verdicts are always only "
+                                     "reported, never trained on")
     augment: CachedAugment = Field(description="distorted copies cached by this stage")
 
     @model_validator(mode="after")
@@ -142,6 +147,20 @@ class Ambiguous(Section):
     top_n: int = Field(ge=1, le=1000, description="digits kept per definition of ambiguity")
 
 
+class ReviewTop(Section):
+    """How many digits a review queue holds, per split."""
+
+    test: int = Field(ge=0, le=TEST_SIZE, description="test digits in each queue of test digits; 0 = none")
+    train: int = Field(ge=0, le=TRAIN_SIZE, description="training digits in the audit's queue of training digits; 0 = none")
+
+
+class Review(Section):
+    """The review queues (stage `ambiguous` for the test digits, stage `audit` for both splits): the digits
+    whose labels most deserve a person's look, lowest label quality first, for `mnist-dvc review`."""
+
+    top: ReviewTop = Field(description="queue length per split")
+
+
 class Committee(Section):
     """Members of committee/dvc.yaml: every model with every seed, each trained with `train`'s other keys."""
 
@@ -207,6 +226,15 @@ class Predict(Section):
     input: str = Field(min_length=1, description="a folder of digit pictures or a Kaggle Digit Recognizer CSV, relative to the project root")
 
 
+class Gate(Section):
+    """`mnist-dvc promote`: when a candidate model may take stage `prod` in the model registry (docs/registry.md)."""
+
+    min_gain: float = Field(ge=0, le=1, description="least rise in test accuracy over the `prod` model (0.0005 = 5 more of the "
+                                                    "10,000 test digits right)")
+    max_digit_drop: float = Field(ge=0, le=1, description="largest fall allowed in any digit's test F1 against the `prod` model")
+    min_accuracy: float = Field(ge=0, le=1, description="least test accuracy for the first promotion, when no model is at `prod`")
+
+
 class Params(Section):
     """Every key of params.yaml, one section per stage or pipeline. Each is checked before a stage does any
     work: a typo (`train.epoch`), a wrong type or an out-of-range value stops it with one line naming the
@@ -217,10 +245,12 @@ class Params(Section):
     train: Train
     evaluate: Evaluate
     ambiguous: Ambiguous
+    review: Review
     committee: Committee
     predict: Predict
     audit: Audit
     retrain: Retrain
+    gate: Gate
 
 
 def check_train_fits(cfg: Train, n_images: int, n_devices: int) -> None:

@@ -9,8 +9,10 @@ RAW_TRAIN_IMAGES, RAW_TRAIN_LABELS = RAW / "train-images-idx3-ubyte.gz", RAW / "
 RAW_TEST_IMAGES, RAW_TEST_LABELS = RAW / "t10k-images-idx3-ubyte.gz", RAW / "t10k-labels-idx1-ubyte.gz"
 PREPARED = Path("data/prepared")
 TRAIN_NPZ, VAL_NPZ, TEST_NPZ = (PREPARED / f"{split}.npz" for split in ("train", "val", "test"))
+TEST_VERDICTS_NPZ = PREPARED / "test_verdicts.npz"  # labels/review.csv's test verdicts, for evaluate's reviewed accuracy
 PREPARATION_JSON = PREPARED / "preparation.json"  # how the digits were prepared, for preparing new ones alike
 DIGIT_COUNTS_CSV = Path("eval/digit_counts.csv")
+REVIEW_CSV = Path("labels/review.csv")  # a person's verdicts on labels (`mnist-dvc review`): in git, a dep of preprocess
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ RELIABILITY_CSV = Path("eval/reliability.csv")  # confidence against accuracy, b
 AMBIGUOUS = Path("data/ambiguous")
 AMBIGUOUS_SUMMARY = AMBIGUOUS / "summary.json"
 AMBIGUOUS_TABLE = "table.csv"  # in each definition's folder: what the model said about its digits
+REVIEW_QUEUE_TEST = AMBIGUOUS / "review"  # the test digits' review queue from the main model (`mnist_dvc.analysis.review_queue`)
 
 PREDICTIONS = Path("data/predictions")
 PREDICTIONS_CSV = PREDICTIONS / "predictions.csv"
@@ -65,9 +68,12 @@ AUDIT_TRAIN_QUALITY = AUDIT_TRAIN / "quality.csv"  # every training digit's labe
 AUDIT_TRAIN_PAIRS = AUDIT_TRAIN / "pairs.csv"  # flagged digits per (given, suggested) label
 AUDIT_TEST_ISSUES = AUDIT_TEST / "issues.csv"  # the flagged test digits, which the second training is scored on
 AUDIT_GALLERIES = AUDIT / "galleries"  # train.png, test.png
+AUDIT_REVIEW = AUDIT / "review"  # review queues from the out-of-fold probabilities: <split>/queue.csv, pictures, gallery
 AUDIT_JSON = Path("eval/audit.json")
 RETRAIN = TrainOutputs.under(AUDIT / "retrain")  # the second training (audit/dvc.yaml stage `retrain`)
 RETRAIN_JSON = Path("eval/retrain.json")
+
+EXPORT_ONNX = Path("data/export/model.onnx")  # data/model for onnxruntime (export/dvc.yaml)
 
 
 @dataclass(frozen=True)
