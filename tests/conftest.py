@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Unfinished trainings' checkpoints (mnist_dvc.config.paths.RESUME) go to a folder of this session's,
+# for every test and every process it starts, never to the user's own cache.
+os.environ["XDG_CACHE_HOME"] = os.environ.get("MNIST_TEST_CACHE") or tempfile.mkdtemp(prefix="mnist-dvc-tests-cache-")
 
 
 @pytest.fixture(scope="session")

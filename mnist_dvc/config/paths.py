@@ -4,12 +4,15 @@ tests/unit/test_dvc_yaml.py checks that every `dvc.yaml` path under data/ and ev
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 RAW = Path("data/raw")  # the four official MNIST files, named as every mirror names them
 RAW_TRAIN_IMAGES, RAW_TRAIN_LABELS = RAW / "train-images-idx3-ubyte.gz", RAW / "train-labels-idx1-ubyte.gz"
 RAW_TEST_IMAGES, RAW_TEST_LABELS = RAW / "t10k-images-idx3-ubyte.gz", RAW / "t10k-labels-idx1-ubyte.gz"
 PREPARED = Path("data/prepared")
 TRAIN_NPZ, VAL_NPZ, TEST_NPZ = (PREPARED / f"{split}.npz" for split in ("train", "val", "test"))
 TEST_VERDICTS_NPZ = PREPARED / "test_verdicts.npz"  # labels/review.csv's test verdicts, for evaluate's reviewed accuracy
+TRAIN_LABELS_NPZ = PREPARED / "train_labels.npz"  # every training digit's label as training uses it (preprocess.review), for the audit's folds
 PREPARATION_JSON = PREPARED / "preparation.json"  # how the digits were prepared, for preparing new ones alike
 DIGIT_COUNTS_CSV = Path("eval/digit_counts.csv")
 REVIEW_CSV = Path("labels/review.csv")  # a person's verdicts on labels (`mnist-dvc review`): in git, a dep of preprocess
@@ -29,6 +32,12 @@ class TrainOutputs:
         """A committee member's layout: everything in one folder of its own."""
         return cls(folder / "model", folder / "checkpoints" / "last.msgpack", folder / "train_history.csv", folder / "train.json")
 
+
+# Unfinished trainings' checkpoints, one file per run fingerprint, outside the project: DVC puts an
+# experiment's outputs (data/checkpoints among them) back to the baseline's before it runs, and runs
+# queued or --temp experiments in a folder of their own, so only a place it never touches lets a
+# killed `dvc exp run` resume (`mnist_dvc.training.loop.fit_resumable`). $XDG_CACHE_HOME moves it.
+RESUME = Path(platformdirs.user_cache_dir("mnist-dvc")) / "resume"
 
 MODEL = Path("data/model")
 CHECKPOINTS = Path("data/checkpoints")
@@ -74,6 +83,7 @@ RETRAIN = TrainOutputs.under(AUDIT / "retrain")  # the second training (audit/dv
 RETRAIN_JSON = Path("eval/retrain.json")
 
 EXPORT_ONNX = Path("data/export/model.onnx")  # data/model for onnxruntime (export/dvc.yaml)
+EXPORT_JSON = Path("eval/export.json")  # the export's parity with JAX on the test digits, its size, opset and converter
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mnist_dvc.config import paths
 from mnist_dvc.config.params import Train
 from mnist_dvc.errors import UserError
 from mnist_dvc.io import checkpoint
@@ -70,20 +71,26 @@ def report_divergence(where: str, cfg: Train) -> Iterator[None]:
                         "the checkpoint of the last good epoch is kept") from None
 
 
-def restore(trainer: Trainer, path: Path, run_id: str) -> tuple[TrainState, list[dict], int]:
-    """(state, history, first epoch to run): from the checkpoint at `path` if `run_id` made it, else
-    fresh. Every process of a multi-process run reads the same file (the first one writes it)."""
-    fresh = (trainer.initial_state, [], 1)
-    if not path.exists():
-        return fresh
-    try:
-        state, meta = checkpoint.load(path, to_host(trainer.initial_state))
-    except UserError as error:
-        print(f"ignoring the checkpoint: {error}")
-        return fresh
-    if meta.get("fingerprint") != run_id:
-        print(f"ignoring {path}: it was trained with other params or data")
-        return fresh
+def restore(trainer: Trainer, candidates: Sequence[Path], run_id: str) -> tuple[TrainState, list[dict], int]:
+    """(state, history, first epoch to run): from the checkpoint among `candidates` that `run_id` made
+    and that got furthest, else fresh. Every process of a multi-process run reads the same file (the
+    first one writes it)."""
+    found = None
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            state, meta = checkpoint.load(path, to_host(trainer.initial_state))
+        except UserError as error:
+            print(f"ignoring the checkpoint: {error}")
+            continue
+        if meta.get("fingerprint") != run_id:
+            print(f"ignoring {path}: it was trained with other params or data")
+        elif found is None or int(meta["epoch"]) > int(found[1]["epoch"]):
+            found = (state, meta, path)
+    if found is None:
+        return trainer.initial_state, [], 1
+    state, meta, path = found
     print(f"resuming after epoch {meta['epoch']} from {path}")
     return to_global(state, trainer.replicated), json.loads(meta["history"]), int(meta["epoch"]) + 1
 
@@ -150,16 +157,27 @@ def fit_resumable(trainer: Trainer, val: tuple, checkpoint_path: Path, run_id: s
     """(final state, history: one row of `mnist_dvc.training.loop.HISTORY_COLUMNS` per epoch) of `trainer`
     trained to its `cfg.epochs`, watched on `val` ((images, labels)).
 
-    It resumes from the checkpoint at `checkpoint_path` when `run_id` made it, and checkpoints
-    there after every epoch (the first process only). Raises `mnist_dvc.training.loop.NonFiniteLoss` when
-    the loss stops being finite; the checkpoint of the last good epoch is kept.
+    After every epoch it checkpoints (the first process only) twice: to `checkpoint_path`, the stage's
+    DVC output, which `dvc push` shares and `dvc repro` keeps (persist), and to `paths.RESUME`/<run_id>,
+    which DVC never touches, so that a killed `dvc exp run`, whose outputs DVC resets to the baseline's
+    before the next try (or which ran in a folder of its own), resumes too. It resumes from whichever of
+    the two `run_id` made got further, and removes the second once the run is complete. Raises
+    `mnist_dvc.training.loop.NonFiniteLoss` when the loss stops being finite; the checkpoints of the
+    last good epoch are kept.
     """
+    unfinished = paths.RESUME / f"{run_id}.msgpack"
+
     def save_checkpoint(epoch, state, history):
         if is_writer():
-            checkpoint.save(checkpoint_path, to_host(state), {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)})
+            meta = {"fingerprint": run_id, "epoch": epoch, "history": json.dumps(history)}
+            for path in (checkpoint_path, unfinished):
+                checkpoint.save(path, to_host(state), meta)
 
-    state, history, first_epoch = restore(trainer, checkpoint_path, run_id)
-    return fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
+    state, history, first_epoch = restore(trainer, [checkpoint_path, unfinished], run_id)
+    state, history = fit(trainer, state, history, first_epoch, val, after_epoch=save_checkpoint)
+    if is_writer():
+        unfinished.unlink(missing_ok=True)
+    return state, history
 
 
 def write_curves(path: Path, history: list[dict]) -> None:

@@ -12,7 +12,17 @@ import pytest
 
 from mnist_dvc.errors import UserError
 from mnist_dvc.io import checkpoint
-from mnist_dvc.training.loop import HISTORY_COLUMNS, NonFiniteLoss, build_trainer, fingerprint, fit, report_divergence, restore, run_epoch
+from mnist_dvc.training.loop import (
+    HISTORY_COLUMNS,
+    NonFiniteLoss,
+    build_trainer,
+    fingerprint,
+    fit,
+    fit_resumable,
+    report_divergence,
+    restore,
+    run_epoch,
+)
 from mnist_dvc.training.step import Trainer
 
 STEPS = 8  # per epoch: 256 training images in batches of 32
@@ -85,7 +95,7 @@ def test_a_resumed_run_ends_with_the_weights_of_one_that_never_stopped(trainer, 
 
     with pytest.raises(KeyboardInterrupt):
         fit(trainer, fresh(trainer), [], 1, data[1], after_epoch=save_then_stop)
-    state, history, first_epoch = restore(trainer, path, run_id)
+    state, history, first_epoch = restore(trainer, [path], run_id)
     assert first_epoch == 2 and without_seconds(history) == without_seconds(full_history[:1])
     assert f"resuming after epoch 1 from {path}" in capsys.readouterr().out
     resumed, resumed_history = fit(trainer, state, history, first_epoch, data[1], after_epoch=save)
@@ -95,16 +105,36 @@ def test_a_resumed_run_ends_with_the_weights_of_one_that_never_stopped(trainer, 
 
 def test_a_checkpoint_of_another_run_or_a_damaged_one_is_ignored(trainer, tmp_path, capsys):
     path = tmp_path / "last.msgpack"
-    assert restore(trainer, path, "this run") == (trainer.initial_state, [], 1)  # none yet
+    assert restore(trainer, [path], "this run") == (trainer.initial_state, [], 1)  # none yet
     checkpoint.save(path, jax.device_get(trainer.initial_state), {"fingerprint": "another run", "epoch": 1, "history": "[]"})
-    state, history, first_epoch = restore(trainer, path, "this run")
+    state, history, first_epoch = restore(trainer, [path], "this run")
     assert (history, first_epoch) == ([], 1)
     same_state(state, trainer.initial_state)
     assert f"ignoring {path}: it was trained with other params or data" in capsys.readouterr().out
     path.write_bytes(b"\x00" * 100)
-    state, history, first_epoch = restore(trainer, path, "this run")
+    state, history, first_epoch = restore(trainer, [path], "this run")
     assert (history, first_epoch) == ([], 1)
     assert f"ignoring the checkpoint: {path}: corrupt" in capsys.readouterr().out
+
+
+def test_of_two_checkpoints_of_the_run_the_furthest_resumes_and_others_runs_are_ignored(trainer, tmp_path, capsys):
+    """The stage's DVC output (reset by DVC to the baseline's) and the unfinished-run copy beside the project."""
+    outs, unfinished, elsewhere = tmp_path / "outs.msgpack", tmp_path / "unfinished.msgpack", tmp_path / "other.msgpack"
+    weights = jax.device_get(trainer.initial_state)
+    checkpoint.save(outs, weights, {"fingerprint": "the baseline", "epoch": 3, "history": "[]"})
+    checkpoint.save(elsewhere, weights, {"fingerprint": "this run", "epoch": 1, "history": "[]"})
+    checkpoint.save(unfinished, weights, {"fingerprint": "this run", "epoch": 2, "history": "[]"})
+    _, _, first_epoch = restore(trainer, [outs, elsewhere, unfinished], "this run")
+    assert first_epoch == 3
+    assert f"resuming after epoch 2 from {unfinished}" in capsys.readouterr().out
+
+
+def test_a_finished_run_leaves_no_unfinished_copy_behind(train_params, data, tmp_path):
+    from mnist_dvc.config import paths
+
+    cfg = train_params(epochs=1)
+    fit_resumable(build_trainer(cfg, data[0]), data[1], tmp_path / "last.msgpack", "a finished run")
+    assert (tmp_path / "last.msgpack").exists() and not (paths.RESUME / "a finished run.msgpack").exists()
 
 
 def test_a_loss_that_blows_up_stops_the_epoch_before_anything_is_saved(train_params, data):
