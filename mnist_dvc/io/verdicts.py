@@ -18,6 +18,7 @@ verdict being written. Any problem with the file is one `UserError` naming the f
 spreadsheet numbers it: the header is row 1) and the value.
 """
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +51,21 @@ def read_verdicts(path: str | Path) -> pd.DataFrame:
     `corrected_label` missing (<NA>) unless the verdict is `wrong`."""
     path = Path(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        with path.open(newline="", encoding="utf-8") as file:
+            lines = list(csv.reader(file))
     except FileNotFoundError:
         return empty()
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not a readable CSV file: {str(error).splitlines()[0]}") from None
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: empty; it needs at least the header {','.join(COLUMNS)}") from None
-    if tuple(raw.columns) != COLUMNS:
-        raise UserError(f"{path}: header {','.join(map(str, raw.columns))!r}: expected {','.join(COLUMNS)}")
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not a readable CSV file: {error}") from None
+    if not lines:
+        raise UserError(f"{path}: empty; it needs at least the header {','.join(COLUMNS)}")
+    if tuple(lines[0]) != COLUMNS:
+        raise UserError(f"{path}: header {','.join(lines[0])!r}: expected {','.join(COLUMNS)}")
+    for row, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(COLUMNS):
+            raise UserError(f"{path}: row {row}: {len(fields)} fields: expected {len(COLUMNS)} ({','.join(COLUMNS)})")
     rows, seen = [], {}
-    for row, values in enumerate(raw.itertuples(index=False), start=2):
+    for row, values in enumerate(lines[1:], start=2):
         split, index, given, verdict, corrected, time = (value.strip() for value in values)
         if split not in SPLIT_SIZES:
             raise UserError(f"{path}: row {row}: split = {split!r}: expected train or test")
