@@ -82,6 +82,7 @@ AUDIT_JSON = Path("eval/audit.json")
 RETRAIN = TrainOutputs.under(AUDIT / "retrain")  # the second training (audit/dvc.yaml stage `retrain`)
 RETRAIN_JSON = Path("eval/retrain.json")
 
+REGISTRY = Path("data/registry")  # models fetched by stage (mnist_dvc.release.registry): <commit>/model and <commit>/summary.json
 EXPORT_ONNX = Path("data/export/model.onnx")  # data/model for onnxruntime (export/dvc.yaml)
 EXPORT_JSON = Path("eval/export.json")  # the export's parity with JAX on the test digits, its size, opset and converter
 
