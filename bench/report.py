@@ -389,6 +389,39 @@ def second_training(page: Page) -> str:
             + page.source("second-training-cpu"))
 
 
+# --- docs/label-review.md -------------------------------------------------------------------------
+
+@block("planted-flips")
+def planted_flips(page: Page) -> str:
+    result = page.bench("planted-flips-cpu")
+    planted, ranked, second, cost = result["planted"], result["rankings"], result["second_training"], result["queue_cost"]
+    orders = list(ranked)
+    rows = [[str(k), *(f"{ranked[name][measure][at]:.0%}" for name in orders for measure in ("precision", "recall"))]
+            for at, k in enumerate(result["top_k"])]
+    header = ["K", *(f"{name}: {measure}" for name in orders for measure in ("precision", "recall"))]
+    setting = (f"{planted['flipped']} of the first {planted['digits']:,} training digits given another label at random; "
+               f"the audit's cross-validation on them ({planted['folds']} folds of {planted['fold_epochs']} epochs, the `train` "
+               f"section's model): {planted['out_of_fold_accuracy_on_true_labels']:.2%} out-of-fold accuracy on the true labels. "
+               f"Confident learning flags {planted['flagged']} digits, {planted['flagged_flips']} of them planted flips "
+               f"(precision {planted['precision']:.0%}, recall {planted['recall']:.0%}).\n")
+    variants = [[v["name"], f"{v['runs'][0]['training_images']:,}", pct([run["final_test_accuracy"] for run in v["runs"]]),
+                 ", ".join(f"{run['final_test_accuracy']:.2%}" for run in v["runs"])] for v in second["variants"]]
+    trained = (f"A reviewer works through the queue's first {second['reviewed']} digits (`review.top.train`) and finds "
+               f"{second['flips_found']} of the {planted['flipped']} flips; each set trained for {second['epochs']} epochs "
+               f"with seeds {', '.join(map(str, second['seeds']))}, scored on all {second['test_digits']:,} test digits.\n")
+    queues = {"ambiguous": f"{cost['queues']['ambiguous']['test']} test digits",
+              "audit": f"{cost['queues']['audit']['train']} training + {cost['queues']['audit']['test']} test digits"}
+    costs = [[f"`{name}`", queues[name], spread(runs["without"], ".1f", " s"), spread(runs["with"], ".1f", " s"),
+              f"{runs['queue_seconds']:.1f} s"] for name, runs in cost["stages"].items()]
+    measured = (f"Each stage run {len(cost['stages']['audit']['with'])} times each way as `python -m stages.<name>` in a project made "
+                f"by the stages on {cost['training_digits']:,} training digits and all {cost['test_digits']:,} test digits; "
+                f"median (min-max). {result['note'][0].upper()}{result['note'][1:]}.\n")
+    return (table(header, rows, "r" * len(header)) + "\n" + setting + "\n"
+            + table(["training set", "images", "test accuracy, median (min-max)", "per seed"], variants, "lrrr") + "\n" + trained + "\n"
+            + table(["stage", "queues", "without them", "with them", "the queues' cost"], costs, "llrrr") + "\n" + measured + "\n"
+            + page.source("planted-flips-cpu"))
+
+
 # --- docs/sharing-and-scaling.md ------------------------------------------------------------------
 
 FAILED = "no figure (the JSON's `failed` says why)"
@@ -435,6 +468,38 @@ def bfloat16(page: Page) -> str:
     return (table(["variant", "changed settings", "test accuracy", "with shift TTA", "training (s)", "images/s"], rows, "llrrrr")
             + f"\n{result['epochs']} epochs, seeds {', '.join(map(str, result['seeds']))}; median (min-max).\n\n"
             + page.source("bfloat16-cpu"))
+
+
+# --- docs/export.md -------------------------------------------------------------------------------
+
+@block("export")
+def export(page: Page) -> str:
+    result = page.bench("export-cpu")
+    model, exported, parity, speed = result["model"], result["export"], result["parity"], result["digits_per_second"]
+    rows = [["the model", f"`{model['name']}`, width {model['width']}, {model['parameters']:,} parameters"],
+            ["file size", f"{exported['file_bytes']:,} bytes (the weights file: {model['weights_bytes']:,} bytes)"],
+            ["format", f"ONNX opset {exported['opset']}, by {exported['converter']}, run by {exported['runtime']}"],
+            [f"same top-1 digit as JAX, of the {parity['digits_compared']:,} test digits", f"{parity['top1_agreement']:,}"],
+            ["largest probability difference from JAX", f"{parity['max_prob_diff']:.1e}"],
+            *([f"{label}, batches of {result['batch_size']}", spread(speed[name], ",.0f", " digits/s")]
+              for name, label in (("jax", "JAX (jit-compiled)"), ("onnxruntime", "onnxruntime")))]
+    return (table(["what", "figure"], rows, "lr") + f"\nDigits per second: median (min-max) of {len(speed['jax'])} passes over "
+            "the test digits each, after one untimed pass.\n\n" + page.source("export-cpu"))
+
+
+@block("cpu-bits")
+def cpu_bits(page: Page) -> str:
+    result = page.bench("cpu-bits-cpu")
+
+    def speed(figures: dict) -> str:
+        return f"{figures['median']:,.0f} ({figures['min_max'][0]:,.0f}-{figures['min_max'][1]:,.0f})"
+
+    rows = [[f"`{name}`", f"`{found['xla_flags']}`", ", ".join(found["weights"]), ", ".join(found["probs"]), found["probe"] or "(not run)",
+             speed(found["images_per_second"]), speed(found["digits_per_second"])] for name, found in result["settings"].items()]
+    header = ["cap", "XLA_FLAGS", f"weights after {result['steps']} steps", "test probabilities", "`xla_bits.py` here",
+              "training images/s", "test digits/s"]
+    return (table(header, rows, "lllllrr") + "\nDigests: the first 16 hex digits of a SHA-256; one digest in a cell means every "
+            "run gave the same bits. Speeds: median (min-max) of the runs, the settings taking turns.\n\n" + page.source("cpu-bits-cpu"))
 
 
 # --- the pages ------------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ Writes, inside data/ambiguous (replaced as a whole, so a crash leaves the previo
   left out, with one printed line, when the model is a scikit-learn one (no hidden layer, no gradient);
 - summary.json: every definition's description and table, and `temperature`: the one that
   calibrated the probabilities (eval/metrics.json's), so that new digits' probabilities are
-  calibrated alike before they are held against the tables' scores (`mnist-dvc`, the predict stage).
+  calibrated alike before they are held against the tables' scores (`mnist-dvc`, the predict stage);
+- review/: the test digits' review queue for `mnist-dvc review`, the first `review.top.test` test
+  digits by label quality, flagged ones first (`mnist_dvc.analysis.review_queue`: queue.csv,
+  digits/, explained/ (one explained row per digit, drawn in the same pass as the galleries), gallery.png).
 A definition that finds fewer than `top_n` digits (few errors, say) reports the ones it found.
 """
 
@@ -26,6 +29,7 @@ from mnist_dvc.analysis.answers import describe
 from mnist_dvc.analysis.calibration import recorded_temperature
 from mnist_dvc.analysis.explain import DigitsToExplain, Gallery, save_explained_galleries
 from mnist_dvc.analysis.pictures import digit_caption, save_digit_png, save_gallery
+from mnist_dvc.analysis.review_queue import explained_galleries, review_queue, write_queue
 from mnist_dvc.config import paths
 from mnist_dvc.config.params import load_params
 from mnist_dvc.errors import UserError, run_stage
@@ -62,7 +66,7 @@ def title(name: str, shown: int, top_n: int) -> str:
 
 
 def main() -> None:
-    top_n = load_params("ambiguous").top_n
+    top_n, queue_length = load_params("ambiguous").top_n, load_params("review").top.test
     probs, labels, index, originals, inputs = load_inputs()
     summary, shown = {"temperature": calibration_temperature()}, {}
     with atomic_dir(paths.AMBIGUOUS) as folder:
@@ -80,12 +84,17 @@ def main() -> None:
             shown[name] = (positions, captions, heading)
             print(f"{name}: {len(rows)} digits")
         write_json(folder / paths.AMBIGUOUS_SUMMARY.name, summary)
-        # Every digit once, however many definitions show it.
-        every = np.unique(np.concatenate([positions for positions, _, _ in shown.values()]))
+        queue = review_queue("test", probs, labels, index, queue_length)
+        queue_folder = folder / paths.REVIEW_QUEUE_TEST.relative_to(paths.AMBIGUOUS)
+        # Every digit once, however many definitions and the queue show it.
+        every = np.unique(np.concatenate([*(positions for positions, _, _ in shown.values()), queue.positions]))
         galleries = [Gallery(np.searchsorted(every, positions), captions, folder / "galleries" / f"{name}-explained.png", heading)
                      for name, (positions, captions, heading) in shown.items()]
-        save_explained_galleries(paths.MODEL, paths.EXPLAIN_BANK, DigitsToExplain(inputs[every], originals[every], probs[every], labels[every]),
-                                 galleries)
+        galleries += explained_galleries(queue, queue_folder, np.searchsorted(every, queue.positions))
+        explained = save_explained_galleries(paths.MODEL, paths.EXPLAIN_BANK,
+                                             DigitsToExplain(inputs[every], originals[every], probs[every], labels[every]), galleries)
+        write_queue(queue_folder, queue, originals, explained)
+        print(f"review queue: {len(queue.table)} test digits, {int(queue.table['flagged'].sum())} of them flagged")
 
 
 if __name__ == "__main__":

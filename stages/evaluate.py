@@ -11,7 +11,12 @@ Outputs:
   is (byte-identical for identical predictions, hence no timings in it), and its calibration:
   `temperature`, `ece_before` / `ece_after` (expected calibration error in 15 bins, raw and
   calibrated) and `loss_calibrated` (the test loss after calibration; `loss` stays the raw one,
-  comparable with earlier runs);
+  comparable with earlier runs); and the accuracy against the labels a person reviewed
+  (data/prepared/test_verdicts.npz, from labels/review.csv through the preprocess stage):
+  `reviewed_accuracy` on the `reviewed_digits` test digits left after those judged unreadable, with
+  the corrected label where one was judged wrong, and `test_verdicts`, how many verdicts that used.
+  `accuracy` stays against the official labels, the figure every published result is comparable
+  with; with no verdict the two agree;
 - eval/per_digit.csv: precision, recall, F1 and support of each digit, a `dvc plots` bar chart;
 - eval/speed.json: inference throughput (test digits per second, all views included with
   `evaluate.tta`; the validation pass is not timed), kept apart because it varies from run to run;
@@ -36,6 +41,8 @@ from mnist_dvc.config.params import load_params
 from mnist_dvc.errors import UserError, run_stage
 from mnist_dvc.io.atomic import atomic_dir, save_npz, write_csv, write_json
 from mnist_dvc.io.prepared_sets import load_split, load_test_set
+from mnist_dvc.io.stage_outputs import read_npz
+from mnist_dvc.io.verdicts import NO_LABEL
 from mnist_dvc.models.inference import TTA_SHIFTS, predict_proba, timed_predictions
 from mnist_dvc.models.saved import load_classifier
 
@@ -66,9 +73,27 @@ def write_examples(probs: np.ndarray, test: dict[str, np.ndarray], count: int) -
     )
 
 
+def reviewed_test_labels(test: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    """(the reviewed label of every test digit, `NO_LABEL` where judged unreadable; how many verdicts
+    that took) from test_verdicts.npz, checked to describe the digits of test.npz."""
+    verdicts = read_npz(paths.TEST_VERDICTS_NPZ, ("index", "labels", "verdicts"), "preprocess")
+    if not np.array_equal(verdicts["index"], test["index"]) or verdicts["labels"].shape != test["labels"].shape:
+        raise UserError(f"{paths.TEST_VERDICTS_NPZ}: made for other test digits than {paths.TEST_NPZ}; rerun the preprocess stage (dvc repro)")
+    return verdicts["labels"], int(verdicts["verdicts"])
+
+
+def reviewed_scores(raw: np.ndarray, reviewed: np.ndarray, verdicts: int) -> dict:
+    """`reviewed_accuracy` of the predictions `raw` against the `reviewed` labels on the
+    `reviewed_digits` not judged unreadable (null when none is left), and the `test_verdicts` used."""
+    scored = reviewed != NO_LABEL
+    accuracy = round(float((raw.argmax(axis=1)[scored] == reviewed[scored]).mean()), 6) if scored.any() else None
+    return {"reviewed_accuracy": accuracy, "reviewed_digits": int(scored.sum()), "test_verdicts": verdicts}
+
+
 def main() -> None:
     params = load_params("evaluate")
     test = load_test_set(paths.TEST_NPZ)
+    reviewed_labels, verdicts = reviewed_test_labels(test)
     classifier = load_classifier(paths.MODEL)
     raw, seconds = timed_predictions(classifier, test["images"], params.batch_size, params.tta)
     val_images, val_labels = load_split(paths.VAL_NPZ)
@@ -79,7 +104,8 @@ def main() -> None:
         raise UserError(f"{paths.VAL_NPZ}: cannot fit the calibration temperature ({error}); "
                         "preprocess.val_size must hold out validation digits (rerun the preprocess stage)") from None
     labels = test["labels"]
-    metrics = summarize(raw, labels) | calibration_figures(raw, probs, labels, temperature)
+    reviewed = reviewed_scores(raw, reviewed_labels, verdicts)
+    metrics = summarize(raw, labels) | calibration_figures(raw, probs, labels, temperature) | reviewed
     write_json(paths.METRICS_JSON, metrics)
     write_csv(paths.PER_DIGIT_CSV, per_digit(raw, labels))
     throughput = len(labels) / max(seconds, 1e-9)
@@ -97,7 +123,9 @@ def main() -> None:
         f"test accuracy {metrics['accuracy']:.2%} ({metrics['errors']} errors of {len(labels)}), "
         f"loss {metrics['loss']:.4f}; inference {throughput:,.0f} images/s; "
         f"temperature {temperature:.3f}: ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}, "
-        f"loss {metrics['loss_calibrated']:.4f}"
+        f"loss {metrics['loss_calibrated']:.4f}; against the reviewed labels ({reviewed['test_verdicts']} verdicts): "
+        + (f"{reviewed['reviewed_accuracy']:.2%} on {reviewed['reviewed_digits']} digits" if reviewed["reviewed_accuracy"] is not None
+           else "every digit judged unreadable")
     )
 
 

@@ -2,11 +2,14 @@
 training digits, for the label audit.
 
 The audit splits all training digits of the official file (the first `preprocess.train_subset` if
-set; the preprocess stage's validation split plays no part) into `audit.folds` stratified folds
-seeded by `audit.seed` (`mnist_dvc.audit.cross_validation.fold_split`). Fold k's model is the train stage's: the
-model and settings of the `train` section, but `audit.epochs` epochs, trained with the same loop
-(`mnist_dvc.training.loop.fit_resumable`) on the digits of the other folds, prepared exactly as the main model's
-(data/prepared/preparation.json), and watched on a small validation slice of them. Cached
+set; the preprocess stage's validation split plays no part), with the labels training uses
+(data/prepared/train_labels.npz: after a person's verdicts when `preprocess.review` is on, without
+the digits judged ambiguous; `mnist_dvc.audit.cross_validation.audited_digits`), into
+`audit.folds` stratified folds seeded by `audit.seed` (`mnist_dvc.audit.cross_validation.fold_split`).
+Fold k's model is the train stage's: the model and settings of the `train` section, but
+`audit.epochs` epochs, trained with the same loop (`mnist_dvc.training.loop.fit_resumable`) on the
+digits of the other folds, prepared exactly as the main model's (data/prepared/preparation.json),
+and watched on a small validation slice of them. Cached
 augmented copies (`preprocess.augment.copies`) are not made; `train.augment`'s fresh distortions
 are. It then predicts fold k, which it never saw, and the prepared test set. A checkpoint after
 every epoch lets a killed audit resume.
@@ -20,9 +23,7 @@ train_history.csv (one row per epoch), checkpoints/ (a DVC `persist` output).
 
 import argparse
 
-import numpy as np
-
-from mnist_dvc.audit.cross_validation import fold_split, training_digits
+from mnist_dvc.audit.cross_validation import audited_digits, fold_split
 from mnist_dvc.config import paths
 from mnist_dvc.config.params import CLASSICAL_MODELS, NEURAL_MODELS, check_train_fits, load_params
 from mnist_dvc.digits.preparation import prepare
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     if fold not in audit.folds:
         raise UserError(f"fold {fold}: not one of params.yaml's audit.folds = {audit.folds}")
 
-    images, labels = training_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, train_subset)
+    digits = audited_digits(paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.TRAIN_LABELS_NPZ, train_subset)
+    labels = digits.labels
     try:
         train_at, val_at, held_out = fold_split(labels, len(audit.folds), fold, audit.seed)
     except ValueError as error:
@@ -61,21 +63,21 @@ def main(argv: list[str] | None = None) -> None:
                         f"training digits (preprocess.train_subset = {train_subset}): {error}") from None
     check_train_fits(cfg, len(train_at), jax.device_count())
     preparation = read_json(paths.PREPARATION_JSON, "preprocess")
-    prepared = prepare(images, preparation)
+    prepared = prepare(digits.images, preparation)
     test = load_test_set(paths.TEST_NPZ)
     out = paths.AuditFold.number(fold)
 
     trainer = build_trainer(cfg, (prepared[train_at], labels[train_at]))
     print(f"fold {fold} of {len(audit.folds)}: {cfg.model} on {len(train_at):,} digits of the other folds for "
           f"{cfg.epochs} epochs, validated on {len(val_at):,} of them; {len(held_out):,} held out")
-    run_id = fingerprint(cfg, [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.PREPARATION_JSON],
+    run_id = fingerprint(cfg, [paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS, paths.TRAIN_LABELS_NPZ, paths.PREPARATION_JSON],
                          folds=len(audit.folds), fold=fold, seed=audit.seed, train_subset=train_subset)
     with report_divergence(f"fold {fold}", cfg):
         state, history = fit_resumable(trainer, (prepared[val_at], labels[val_at]), out.checkpoint, run_id)
 
     classifier = neural_classifier(trainer.eval_model(state))
     probs = predict_proba(classifier, prepared[held_out], PREDICT_BATCH)
-    save_npz(out.probs, positions=held_out.astype(np.int64), labels=labels[held_out], probs=probs,
+    save_npz(out.probs, positions=digits.index[held_out], labels=labels[held_out], probs=probs,
              test_probs=predict_proba(classifier, test["images"], PREDICT_BATCH))
     write_curves(out.history, history)
     accuracy = float((probs.argmax(axis=1) == labels[held_out]).mean())

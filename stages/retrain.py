@@ -6,7 +6,10 @@ like the train stage) on data/prepared/train.npz changed by `retrain`'s keys
 (`mnist_dvc.audit.curation`): without the training digits the audit flags
 (`retrain.exclude_label_issues`), and with the `retrain.hard_digits` hardest unflagged ones
 oversampled `retrain.hard_copies` times, freshly distorted with `preprocess.augment`'s strengths and
-`train.seed`. Then it scores the prepared test set, and counts how many of the test digits the audit
+`train.seed`. data/prepared/train.npz already carries a person's verdicts when `preprocess.review`
+is on (corrected labels, no digit judged ambiguous), and the audit's folds trained on the same
+labels, so the second training starts from the reviewed labels, never the official ones a person
+overruled. Then it scores the prepared test set, and counts how many of the test digits the audit
 flags as mislabelled it still "gets wrong" (predicts other than their given label): a model that
 disagrees there is right where the label is not.
 

@@ -81,6 +81,7 @@ def trained_project(tmp_path_factory, repo_root, mnist_mirror, mnist_train, edit
     save_npz(folder / paths.VAL_NPZ, images=digits[3000:3500], labels=labels[3000:3500])
     save_npz(folder / paths.TEST_NPZ, images=digits[3500:], labels=labels[3500:4500], original=images[3500:4500],
              index=np.arange(1000))
+    save_npz(folder / paths.TEST_VERDICTS_NPZ, index=np.arange(1000), labels=labels[3500:4500].astype(np.int64), verdicts=np.int64(0))
     write_json(folder / paths.PREPARATION_JSON, preparation)
     shutil.copy(repo_root / "params.yaml", folder / "params.yaml")
     edit_params(folder, {"train.model": "flat_mlp", "train.epochs": 2, "train.batch_size": 64})

@@ -8,15 +8,23 @@ minus a small stratified validation slice of those folds (it watches training, a
 validation set does), and predicts fold k (`fold_split`). Put together, the folds give every digit a
 probability from a model that never trained on it (`out_of_fold`; `fold_fits` and `combine_folds`
 for the folds' files).
+
+The digits are those training uses (`audited_digits`): the training file's (its first
+`preprocess.train_subset`), with the labels the preprocess stage wrote to train_labels.npz, which
+carry a person's verdicts when `preprocess.review` is on; a digit judged ambiguous is left out, so
+the audit never flags again a label a person settled.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from mnist_dvc.digits.split import split_validation
+from mnist_dvc.errors import UserError
 from mnist_dvc.io.idx import read_split
+from mnist_dvc.io.stage_outputs import read_npz
 
 VAL_DIGITS = 1000  # the validation slice of a fold model's training folds, at most...
 VAL_SHARE = 0.1  # ...this share of them, so that small subsets still leave most digits to train on
@@ -44,12 +52,31 @@ def fold_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def training_digits(images_path: Path, labels_path: Path, subset: int) -> tuple[np.ndarray, np.ndarray]:
-    """The raw training digits (uint8 (N, 28, 28)) and labels the audit covers, read and checked by
-    `mnist_dvc.io.idx.read_split`: the whole file, or its first `subset` when that is not 0, as the
-    preprocess stage takes them. A digit's position is therefore its index in the official file."""
-    images, labels = read_split(images_path, labels_path)
-    return (images[:subset], labels[:subset]) if subset else (images, labels)
+@dataclass(frozen=True)
+class AuditedDigits:
+    """The training digits the audit covers, in the order of the official file."""
+
+    images: np.ndarray  # uint8 (N, 28, 28): as written
+    labels: np.ndarray  # (N,): as training uses them, after the verdicts
+    index: np.ndarray  # int64 (N,), increasing: place in the official training file
+    official: np.ndarray  # (N,): the official file's labels; where they differ from `labels`, a person corrected them
+
+
+def audited_digits(images_path: Path, labels_path: Path, labels_npz: Path, subset: int) -> AuditedDigits:
+    """The training digits the audit covers: those of the official files (read and checked by
+    `mnist_dvc.io.idx.read_split`; the whole file, or its first `subset` when that is not 0, as the
+    preprocess stage takes them) with the labels of `labels_npz` (the preprocess stage's
+    train_labels.npz), without those it marks -1 (judged ambiguous). `UserError` naming
+    `labels_npz` when it was made for another subset."""
+    images, official = read_split(images_path, labels_path)
+    if subset:
+        images, official = images[:subset], official[:subset]
+    arrays = read_npz(labels_npz, ("index", "labels"), "preprocess")
+    if not np.array_equal(arrays["index"], np.arange(len(official))) or arrays["labels"].shape != official.shape:
+        raise UserError(f"{labels_npz}: made for other training digits than the first {len(official)} of {images_path}; "
+                        "rerun the preprocess stage (dvc repro)")
+    index = np.flatnonzero(arrays["labels"] >= 0)
+    return AuditedDigits(images[index], arrays["labels"][index].astype(official.dtype), index.astype(np.int64), official[index])
 
 
 def fold_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,17 +127,27 @@ def out_of_fold(n: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarra
     return probs
 
 
-def fold_fits(fold: dict[str, np.ndarray], labels: np.ndarray, n_test: int) -> bool:
-    """Whether one fold's `FOLD_ARRAYS` can describe these training digits (`labels`, by position)
-    and `n_test` test digits: shapes that agree, positions among the digits, the same given labels."""
-    positions = fold["positions"]
-    return (fold["test_probs"].shape == (n_test, 10) and fold["probs"].shape == (len(positions), 10)
-            and positions.min(initial=0) >= 0 and positions.max(initial=0) < len(labels)
-            and np.array_equal(fold["labels"], labels[positions]))
+def places(index: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """int64: where each official `positions` stands in the increasing `index`, -1 where it is not there."""
+    index, positions = np.asarray(index), np.asarray(positions)
+    if len(index) == 0:
+        return np.full(len(positions), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(index, positions), len(index) - 1)
+    return np.where(index[at] == positions, at, -1).astype(np.int64)
 
 
-def combine_folds(n: int, folds: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(out-of-fold probabilities of all `n` training digits (`out_of_fold`), the folds' mean test
-    probabilities) from every fold's `FOLD_ARRAYS`; ValueError as `out_of_fold`."""
-    probs = out_of_fold(n, [(fold["positions"], fold["probs"]) for fold in folds])
+def fold_fits(fold: dict[str, np.ndarray], index: np.ndarray, labels: np.ndarray, n_test: int) -> bool:
+    """Whether one fold's `FOLD_ARRAYS` can describe these training digits (official `index`,
+    increasing, and their `labels`) and `n_test` test digits: shapes that agree, positions among the
+    digits, the same given labels."""
+    at = places(index, fold["positions"])
+    return (fold["test_probs"].shape == (n_test, 10) and fold["probs"].shape == (len(at), 10)
+            and bool((at >= 0).all()) and np.array_equal(fold["labels"], np.asarray(labels)[at]))
+
+
+def combine_folds(index: np.ndarray, folds: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold probabilities of the training digits at official `index` (increasing), in that
+    order (`out_of_fold`), the folds' mean test probabilities) from every fold's `FOLD_ARRAYS`;
+    ValueError as `out_of_fold` (a position not in `index` counts as outside)."""
+    probs = out_of_fold(len(index), [(places(index, fold["positions"]), fold["probs"]) for fold in folds])
     return probs, np.mean([fold["test_probs"] for fold in folds], axis=0)

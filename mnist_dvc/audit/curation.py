@@ -11,7 +11,8 @@ found (audit/dvc.yaml), as the first system this project reproduces proposed and
   step's own augmentation, so the model sees more of the digits it finds hard without memorising them.
 
 Digits are matched by their `index` in the official training file, which data/prepared/train.npz
-carries for every digit (and every cached copy). A table that is missing, unreadable, or made for
+carries for every digit (and every cached copy). Its labels are those training uses, after a
+person's verdicts when `preprocess.review` is on, as are the audit's tables' given labels. A table that is missing, unreadable, or made for
 other training digits raises `AuditTableError` naming the file; remaking it is the caller's to say.
 """
 

@@ -95,11 +95,11 @@ def check_given_labels(verdicts: pd.DataFrame, split: str, official_labels: np.n
     """`UserError` when a verdict of `split` names a digit beyond `official_labels` or a given label the
     official file does not hold there: the verdict was made on other data, and would land on another digit."""
     mine = verdicts[verdicts["split"] == split]
-    for index, given in zip(mine["index"], mine["given_label"]):
+    for row, index, given in zip(mine.index + 2, mine["index"], mine["given_label"]):  # the file's row: header is 1
         if index >= len(official_labels):
-            raise UserError(f"{path}: {split} digit {index}: no such digit; the official {split} file holds {len(official_labels)}")
+            raise UserError(f"{path}: row {row}: {split} digit {index}: no such digit; the official {split} file holds {len(official_labels)}")
         if int(official_labels[index]) != given:
-            raise UserError(f"{path}: {split} digit {index}: given_label = {given}, but the official label is "
+            raise UserError(f"{path}: row {row}: {split} digit {index}: given_label = {given}, but the official label is "
                             f"{int(official_labels[index])}; the verdict was made on other data")
 
 

@@ -245,6 +245,31 @@ def test_preprocess_rejects_a_broken_raw_file(case, prepared_project, mnist_mirr
     assert_clean_failure(result, project, before, f"data/raw/{name}", *words)
 
 
+# --- a person's verdicts on labels (labels/review.csv, written by `mnist-dvc review`) -------------
+
+VERDICTS_HEADER = "split,index,given_label,verdict,corrected_label,time\n"
+# case: (labels/review.csv's text, words the error must contain besides the file's name). Training
+# digit 0 of the official file is a 5, test digit 0 a 7.
+VERDICT_CASES = {
+    "label-outside-0-9": (VERDICTS_HEADER + "train,0,5,right,,t\ntrain,1,0,wrong,10,t\n", ["row 3", "corrected_label = '10'", "0 to 9"]),
+    "no-such-digit": (VERDICTS_HEADER + "test,10000,7,right,,t\n", ["row 2", "index = '10000'", "0 to 9999"]),
+    "not-the-official-label": (VERDICTS_HEADER + "test,0,3,wrong,7,t\n", ["test digit 0", "given_label = 3", "official label is 7"]),
+    "extra-field": (VERDICTS_HEADER + "train,0,5,right,,t\ntrain,1,0,right,,t,extra\n", ["row 3", "7 fields: expected 6"]),
+    "wrong-header": ("split;index;given_label\n", ["header 'split;index;given_label'"]),
+}
+
+
+@pytest.mark.fault_case("bad input")
+@pytest.mark.parametrize("case", VERDICT_CASES)
+def test_preprocess_rejects_a_bad_verdict_file(case, prepared_project, tmp_path, stage_env):
+    text, words = VERDICT_CASES[case]
+    project = copy_of(prepared_project, tmp_path)
+    (project / "labels" / "review.csv").write_text(text)
+    before = outputs(project)  # the data/prepared of an earlier good run, which must survive
+    result = run_stage(project, "preprocess", stage_env)
+    assert_clean_failure(result, project, before, "labels/review.csv: ", *words)
+
+
 # --- download: bad files in a local mirror, and a misbehaving HTTP mirror ----------------------
 
 

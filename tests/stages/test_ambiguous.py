@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mnist_dvc.analysis.review_queue import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.config import paths
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.atomic import save_npz
@@ -21,17 +22,18 @@ TEST_INDEX = np.arange(1200, 1200 + N, dtype=np.int64)  # not 0..N-1, so file na
 BANK = 400  # training digits in train.npz, each followed by a copy
 TEMPERATURE = 0.417303  # as evaluate writes it to eval/metrics.json
 DEFINITIONS = ["confident_wrong", "least_confident", "smallest_margin", "highest_entropy", "label_issues"]
+QUEUE = 8  # review.top.test
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_params):
-    """A folder with params.yaml (top_n = 5), test.npz (the model inputs the inverted originals, so that
+    """A folder with params.yaml (top_n = 5, a review queue of 8), test.npz (the model inputs the inverted originals, so that
     a picture of either tells which it is), probs.npz (3 errors among 30 digits) and
     eval/metrics.json (the temperature that calibrated them); and, for the explanations, an
     untrained vgg_bn as the model, train.npz holding the first 400 training digits and a copy of
     each, and data/raw linked to the official files."""
     shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
-    edit_params(tmp_path, {"ambiguous.top_n": 5})
+    edit_params(tmp_path, {"ambiguous.top_n": 5, "review.top.test": QUEUE})
     rng = np.random.default_rng(0)
     labels = (np.arange(N) % 10).astype(np.uint8)
     predictions = labels.copy()
@@ -63,7 +65,7 @@ def test_writes_every_definition_with_pngs_named_by_test_index(project):
     ambiguous.main()
     out = project / "data" / "ambiguous"
     definitions = DEFINITIONS
-    assert sorted(p.name for p in out.iterdir()) == sorted(definitions + ["galleries", "summary.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(definitions + ["galleries", "review", "summary.json"])
     assert sorted(p.name for p in (out / "galleries").iterdir()) == sorted([f"{d}.png" for d in definitions] +
                                                                           [f"{d}-explained.png" for d in definitions])
     summary = json.loads((out / "summary.json").read_text())
@@ -112,6 +114,7 @@ def test_every_shown_digit_is_explained_in_one_pass_a_row_each_in_the_definition
     ambiguous.main()
     summary = json.loads((project / "data/ambiguous/summary.json").read_text())
     every = {digit["index"] for name in DEFINITIONS for digit in summary[name]["digits"]}
+    every |= set(pd.read_csv(project / paths.REVIEW_QUEUE_TEST / "queue.csv")["index"])
     assert f"explained {len(every)} digits against {BANK} training digits" in capsys.readouterr().out  # the copies left out
     with np.load(project / "data/prepared/test.npz") as test:
         originals, inputs = test["original"], test["images"]
@@ -126,6 +129,44 @@ def test_every_shown_digit_is_explained_in_one_pass_a_row_each_in_the_definition
         assert tops == sorted(tops) and left < 40
 
 
+def test_the_review_queue_holds_the_flagged_test_digits_first_each_as_written_and_explained(project, digit_places, capsys):
+    """The queue of `review.top.test` digits: the digits confident learning flags (the label_issues
+    definition's, in its order) first, then the lowest label quality; each digit's picture as
+    written, and one explained picture per digit, showing it as written, never as the model took it."""
+    ambiguous.main()
+    folder = project / paths.REVIEW_QUEUE_TEST
+    table = pd.read_csv(folder / QUEUE_CSV, keep_default_na=False)
+    assert list(table.columns) == QUEUE_COLUMNS and len(table) == QUEUE and set(table["split"]) == {"test"}
+    summary = json.loads((project / "data/ambiguous/summary.json").read_text())
+    flagged = [digit["index"] for digit in summary["label_issues"]["digits"]]
+    assert table["index"].tolist()[: len(flagged)] == flagged and table["flagged"].tolist() == [True] * len(flagged) + [False] * (QUEUE - len(flagged))
+    with np.load(project / "data/eval/probs.npz") as saved:
+        probs, labels = saved["probs"], saved["labels"]
+    at = table["index"].to_numpy() - 1200
+    np.testing.assert_allclose(table["label_quality"], probs[at, labels[at]], atol=1e-6)
+    assert table["label_quality"][len(flagged):].is_monotonic_increasing
+    assert (table["label_quality"][len(flagged):] >= 0).all() and (table["given_label"] == labels[at]).all()
+    with np.load(project / "data/prepared/test.npz") as test:
+        originals, inputs = test["original"], test["images"]
+    for row in table.itertuples():
+        with Image.open(folder / row.digit) as image:
+            np.testing.assert_array_equal(np.asarray(image)[::4, ::4], originals[row.index - 1200])
+        with Image.open(folder / row.explained) as image:
+            page = np.asarray(image.convert("RGB"))
+        assert len(digit_places(page, originals[row.index - 1200])) == 1 and not digit_places(page, inputs[row.index - 1200])
+    assert sorted(p.name for p in folder.iterdir()) == ["digits", "explained", "gallery.png", "queue.csv"]
+    assert len(list((folder / "explained").iterdir())) == QUEUE
+    assert f"review queue: {QUEUE} test digits, {len(flagged)} of them flagged" in capsys.readouterr().out
+
+
+def test_an_empty_review_queue_is_a_table_without_rows(project, edit_params):
+    edit_params(project, {"review.top.test": 0})
+    ambiguous.main()
+    folder = project / paths.REVIEW_QUEUE_TEST
+    assert pd.read_csv(folder / QUEUE_CSV).columns.tolist() == QUEUE_COLUMNS and len(pd.read_csv(folder / QUEUE_CSV)) == 0
+    assert (folder / "gallery.png").is_file()
+
+
 def test_a_scikit_learn_model_gets_no_explained_galleries_and_says_why(project, mnist_train, capsys):
     images, labels = mnist_train
     estimator = classical.fit("knn", images[:300], labels[:300], pca_components=20, svc_c=1.0, knn_neighbors=3, seed=0)
@@ -133,6 +174,9 @@ def test_a_scikit_learn_model_gets_no_explained_galleries_and_says_why(project, 
     (project / paths.MODEL / "model.msgpack").unlink()
     ambiguous.main()
     assert sorted(p.name for p in (project / "data/ambiguous/galleries").iterdir()) == sorted(f"{d}.png" for d in DEFINITIONS)
+    queue = project / paths.REVIEW_QUEUE_TEST
+    assert not (queue / "explained").exists() and pd.read_csv(queue / "queue.csv", keep_default_na=False)["explained"].eq("").all()
+    assert len(list((queue / "digits").iterdir())) == QUEUE
     assert ("explained galleries skipped: data/model holds a scikit-learn model (knn), with no hidden layer to find "
             "neighbours in and no gradient") in capsys.readouterr().out
 

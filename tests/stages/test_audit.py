@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS
+from mnist_dvc.analysis.review_queue import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.audit.cross_validation import fold_split
 from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS
 from mnist_dvc.config import paths
@@ -42,6 +43,22 @@ def model_like(labels: np.ndarray, planted: list[int], rng) -> np.ndarray:
 
 
 PREPARATION = {"deskew": True, "stroke_width": None}  # model inputs unlike the digits as written
+QUEUE_TRAIN, QUEUE_TEST = 40, 10  # review.top
+
+
+def write_folds(root, official: np.ndarray, labels_in_use: np.ndarray) -> None:
+    """train_labels.npz holding `labels_in_use` (the preprocess stage's: after the verdicts, -1 for
+    a digit left out) and the three folds' outputs over the digits left, as the fold stage writes
+    them, from the simulated model (which sees the digits, whatever their labels say)."""
+    save_npz(root / paths.TRAIN_LABELS_NPZ, index=np.arange(TRAIN_DIGITS), labels=labels_in_use)
+    kept = np.flatnonzero(labels_in_use >= 0)
+    rng = np.random.default_rng(0)
+    train_probs = model_like(official[:TRAIN_DIGITS], PLANTED, rng)
+    test = slice(TRAIN_DIGITS, TRAIN_DIGITS + TEST_DIGITS)
+    for fold in range(FOLDS):
+        held_out = kept[fold_split(labels_in_use[kept], FOLDS, fold, seed=0)[2]]
+        save_npz(root / paths.AuditFold.number(fold).probs, positions=held_out, labels=labels_in_use[held_out],
+                 probs=train_probs[held_out], test_probs=model_like(official[test], PLANTED_TEST, rng))
 
 
 @pytest.fixture
@@ -58,13 +75,8 @@ def audited(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
              index=np.arange(TEST_DIGITS) + 5000)
     (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
     edit_params(tmp_path, {"preprocess.train_subset": TRAIN_DIGITS, "preprocess.val_size": 100,
-                           "audit.folds": list(range(FOLDS)), "audit.top_n": 3})
-    rng = np.random.default_rng(0)
-    train_probs = model_like(labels[:TRAIN_DIGITS], PLANTED, rng)
-    for fold in range(FOLDS):
-        held_out = fold_split(labels[:TRAIN_DIGITS], FOLDS, fold, seed=0)[2]
-        save_npz(tmp_path / paths.AuditFold.number(fold).probs, positions=held_out, labels=labels[held_out],
-                 probs=train_probs[held_out], test_probs=model_like(labels[test], PLANTED_TEST, rng))
+                           "audit.folds": list(range(FOLDS)), "audit.top_n": 3, "review.top.train": QUEUE_TRAIN, "review.top.test": QUEUE_TEST})
+    write_folds(tmp_path, labels, labels[:TRAIN_DIGITS].astype(np.int64))
     # For the explained galleries: the main model (untrained here), its training digits (the first
     # BANK_DIGITS, the rest playing its validation digits) and their preparation.
     model = build_model("vgg_bn", width=4, rngs=init_rngs(0))
@@ -116,7 +128,9 @@ def test_explained_galleries_show_each_flagged_digit_once_never_as_its_own_neigh
     audit_stage.main()
     images = mnist_train[0]
     prepared = prepare(images[: TRAIN_DIGITS + TEST_DIGITS], PREPARATION)  # the digits as the model took them
-    assert "explained 6 flagged digits against 900 training digits" in capsys.readouterr().out  # top_n of each split
+    every = sum(len(set(pd.read_csv(audited / "data/audit" / split / "issues.csv")["index"].head(3))
+                    | set(pd.read_csv(audited / paths.AUDIT_REVIEW / split / "queue.csv")["index"])) for split in ("train", "test"))
+    assert f"explained {every} flagged and queued digits against 900 training digits" in capsys.readouterr().out  # each once
     for split, start in (("train", 0), ("test", TRAIN_DIGITS - 5000)):
         shown = pd.read_csv(audited / "data/audit" / split / "issues.csv")["index"].head(3)
         with Image.open(audited / "data/audit/galleries" / f"{split}-explained.png") as image:
@@ -131,18 +145,73 @@ def test_explained_galleries_show_each_flagged_digit_once_never_as_its_own_neigh
             assert (shown < BANK_DIGITS).sum() >= 2
 
 
+def test_each_split_gets_a_review_queue_its_flagged_digits_first_each_as_written_and_explained(audited, mnist_train, digit_places):
+    audit_stage.main()
+    images = mnist_train[0]
+    prepared = prepare(images[: TRAIN_DIGITS + TEST_DIGITS], PREPARATION)
+    for split, length, start in (("train", QUEUE_TRAIN, 0), ("test", QUEUE_TEST, TRAIN_DIGITS - 5000)):
+        folder = audited / paths.AUDIT_REVIEW / split
+        table = pd.read_csv(folder / QUEUE_CSV, keep_default_na=False)
+        issues = pd.read_csv(audited / "data/audit" / split / "issues.csv")
+        assert list(table.columns) == QUEUE_COLUMNS and len(table) == length and set(table["split"]) == {split}
+        flagged = min(len(issues), length)
+        assert table["index"].tolist()[:flagged] == issues["index"].tolist()[:flagged]  # the audit's order
+        assert table["flagged"].tolist() == [True] * flagged + [False] * (length - flagged)
+        np.testing.assert_allclose(table["label_quality"][:flagged], issues["label_quality"][:flagged])
+        assert table["label_quality"][flagged:].is_monotonic_increasing
+        quality = pd.read_csv(audited / "data/audit" / split / "quality.csv", index_col="index")
+        np.testing.assert_allclose(table["label_quality"], quality.loc[table["index"], "label_quality"], atol=1e-6)
+        assert sorted(p.name for p in folder.iterdir()) == ["digits", "explained", "gallery.png", "queue.csv"]
+        for row in table.itertuples():
+            with Image.open(folder / row.digit) as image:
+                np.testing.assert_array_equal(np.asarray(image)[::4, ::4], images[row.index + start])
+        for row in table.head(3).itertuples():  # one explained picture per digit: the digit as written, never as the model took it
+            with Image.open(folder / row.explained) as image:
+                page = np.asarray(image.convert("RGB"))
+            assert len(digit_places(page, images[row.index + start])) == 1 and not digit_places(page, prepared[row.index + start])
+        assert len(list((folder / "explained").iterdir())) == length
+
+
+def test_the_audit_uses_the_labels_training_uses_and_queues_no_digit_a_person_corrected(audited, mnist_train, capsys):
+    """train_labels.npz with a person's verdicts: a planted flip corrected to what the model says (no
+    longer an issue), another corrected to a third digit (still doubted, with its corrected label,
+    but not queued again), a digit judged ambiguous (left out: no fold holds it, nor does any table)."""
+    official = mnist_train[1]
+    labels = official[:TRAIN_DIGITS].astype(np.int64)
+    fixed, disputed, unreadable = PLANTED[0], PLANTED[2], PLANTED[4]
+    labels[fixed], labels[disputed], labels[unreadable] = (labels[fixed] + 1) % 10, (labels[disputed] + 2) % 10, -1
+    write_folds(audited, official, labels)
+    audit_stage.main()
+    issues = pd.read_csv(audited / paths.AUDIT_TRAIN_ISSUES)
+    quality = pd.read_csv(audited / paths.AUDIT_TRAIN_QUALITY, index_col="index")
+    assert len(quality) == TRAIN_DIGITS - 1 and unreadable not in quality.index and unreadable not in issues["index"].tolist()
+    assert quality.loc[fixed, "given_label"] == labels[fixed] and quality.loc[fixed, "label_quality"] > 0.5
+    assert fixed not in issues["index"].tolist()
+    # Its label in use doubted as much as any flagged digit's, which would put it at the queue's top.
+    assert quality.loc[disputed, "given_label"] == labels[disputed] and quality.loc[disputed, "label_quality"] < 0.05
+    queue = pd.read_csv(audited / paths.AUDIT_REVIEW / "train" / QUEUE_CSV)
+    assert len(queue) == QUEUE_TRAIN and not {fixed, disputed, unreadable} & set(queue["index"])
+    np.testing.assert_array_equal(queue["given_label"], official[queue["index"]])  # every queued label the official one
+    assert json.loads((audited / paths.AUDIT_JSON).read_text())["train"]["digits"] == TRAIN_DIGITS - 1
+
+
 def test_a_scikit_learn_main_model_gets_no_explained_galleries_and_says_why(audited, capsys):
     (audited / paths.MODEL / "model.json").write_text('{"model": "svc", "preparation": {"deskew": false, "stroke_width": null}}')
     audit_stage.main()
     assert sorted(p.name for p in (audited / "data/audit/galleries").iterdir()) == ["test.png", "train.png"]
+    for split in ("train", "test"):
+        assert not (audited / paths.AUDIT_REVIEW / split / "explained").exists()
+        assert pd.read_csv(audited / paths.AUDIT_REVIEW / split / "queue.csv", keep_default_na=False)["explained"].eq("").all()
     assert "explained galleries skipped: data/model holds a scikit-learn model (svc)" in capsys.readouterr().out
 
 
-def test_folds_made_for_other_digits_or_missing_are_named(audited, edit_params):
-    edit_params(audited, {"preprocess.train_subset": 900})  # the folds were made for 1,000 digits
+def test_folds_made_for_other_digits_or_missing_are_named(audited, edit_params, mnist_train):
+    edit_params(audited, {"preprocess.train_subset": 900})  # the folds were made for 1,000 digits, preprocess reran for 900
+    save_npz(audited / paths.TRAIN_LABELS_NPZ, index=np.arange(900), labels=mnist_train[1][:900].astype(np.int64))
     with pytest.raises(UserError, match=r"^data/audit/folds/fold-\d/probs\.npz: made for other digits than these; rerun the audit"):
         audit_stage.main()
     edit_params(audited, {"preprocess.train_subset": TRAIN_DIGITS, "audit.folds": list(range(FOLDS + 1))})
+    save_npz(audited / paths.TRAIN_LABELS_NPZ, index=np.arange(TRAIN_DIGITS), labels=mnist_train[1][:TRAIN_DIGITS].astype(np.int64))
     with pytest.raises(UserError, match=r"data/audit/folds/fold-3/probs\.npz: not found; run the audit fold@3 stage first"):
         audit_stage.main()
     assert not (audited / "data/audit/train").exists() and not (audited / paths.AUDIT_JSON).exists()
@@ -189,11 +258,14 @@ def test_dvc_repro_runs_every_fold_then_the_audit_and_a_rerun_does_nothing(make_
         assert (root / "data/audit/galleries" / f"{split}.png").stat().st_size > 0
         assert (root / "data/audit/galleries" / f"{split}-explained.png").stat().st_size > 0
         assert len(pd.read_csv(root / "data/audit" / split / "quality.csv")) == digits
+        queue = pd.read_csv(root / paths.AUDIT_REVIEW / split / "queue.csv")  # review.top's defaults: 300 and 100
+        assert len(queue) == (300 if split == "train" else 100) and queue["index"].between(0, digits - 1).all()
+        assert all((root / paths.AUDIT_REVIEW / split / name).is_file() for name in (*queue["digit"], *queue["explained"]))
     assert metrics["train"]["flagged"] > 0  # models this weak always find digits they doubt
     assert "resuming" not in output
 
     assert re.findall(r"Running stage '([^']+)'", dvc("repro", "audit/dvc.yaml")) == []
-    edit_params(root, {"audit.top_n": 3})  # galleries only: the folds are not trained again, nor is the second training
+    edit_params(root, {"audit.top_n": 3, "review.top.train": 20})  # galleries and queues only: no fold trains again, nor the second training
     assert re.findall(r"Running stage '([^']+)'", dvc("repro", "audit/dvc.yaml")) == ["audit/dvc.yaml:audit"]
 
     # The second training, changed: it reads the audit's tables and leaves out the flagged digits.

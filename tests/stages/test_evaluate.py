@@ -27,12 +27,14 @@ VAL = 20
 TEST_INDEX = np.arange(N, dtype=np.int64)
 HEADLINE = {"accuracy", "loss", "errors", "macro_f1"}
 CALIBRATION = {"temperature", "ece_before", "ece_after", "loss_calibrated"}
+REVIEWED = {"reviewed_accuracy", "reviewed_digits", "test_verdicts"}
 RELIABILITY_COLUMNS = ["probabilities", "bin_lower", "bin_upper", "confidence", "accuracy", "count"]
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root, edit_params):
-    """params.yaml (batch 16, 3 examples), a 40-digit test.npz, a 20-digit val.npz and an untrained flat_mlp.
+    """params.yaml (batch 16, 3 examples), a 40-digit test.npz and its test_verdicts.npz (no verdict),
+a 20-digit val.npz and an untrained flat_mlp.
 
 flat_mlp because it initialises in seconds on a CPU; the convolutional models take much longer.
 """
@@ -43,6 +45,7 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
     labels = (np.arange(N) % 10).astype(np.uint8)
     (tmp_path / "data/prepared").mkdir(parents=True)
     np.savez(tmp_path / "data/prepared/test.npz", images=images, labels=labels, original=255 - images, index=TEST_INDEX)
+    np.savez(tmp_path / "data/prepared/test_verdicts.npz", index=TEST_INDEX, labels=labels.astype(np.int64), verdicts=np.int64(0))
     np.savez(tmp_path / "data/prepared/val.npz", images=rng.integers(0, 256, size=(VAL, 28, 28), dtype=np.uint8),
              labels=(np.arange(VAL) % 10).astype(np.uint8))
     model = build_model("flat_mlp", width=32, rngs=init_rngs(0))
@@ -55,7 +58,9 @@ flat_mlp because it initialises in seconds on a CPU; the convolutional models ta
 def test_writes_metrics_per_digit_speed_confusion_probs_and_examples(project, capsys):
     evaluate.main()
     metrics = json.loads((project / "eval/metrics.json").read_text())
-    assert set(metrics) == HEADLINE | CALIBRATION
+    assert set(metrics) == HEADLINE | CALIBRATION | REVIEWED
+    # Without a verdict the reviewed labels are the official ones.
+    assert (metrics["reviewed_accuracy"], metrics["reviewed_digits"], metrics["test_verdicts"]) == (metrics["accuracy"], N, 0)
 
     per_digit = pd.read_csv(project / "eval/per_digit.csv")
     assert list(per_digit.columns) == ["digit", "precision", "recall", "f1", "support"]
@@ -142,6 +147,8 @@ def knn_project(project, mnist_train, edit_params):
     np.savez(project / "data/prepared/val.npz", images=images[2000:2500], labels=labels[2000:2500])
     np.savez(project / "data/prepared/test.npz", images=images[2500:3500], labels=labels[2500:3500],
              original=images[2500:3500], index=np.arange(1000, dtype=np.int64))
+    np.savez(project / "data/prepared/test_verdicts.npz", index=np.arange(1000, dtype=np.int64), labels=labels[2500:3500].astype(np.int64),
+             verdicts=np.int64(0))
     return project
 
 
@@ -211,3 +218,39 @@ def test_the_stage_does_not_depend_on_confident_learning():
     """It tables the model's answers (`answers.describe`) without the cleanlab wrapper that ranks
     label issues (`ambiguity`'s definitions), so editing that wrapper does not rerun it."""
     assert Path("mnist_dvc/analysis/label_issues.py") not in import_closure(Path("stages/evaluate.py"))
+
+
+def test_the_reviewed_accuracy_scores_the_corrected_labels_without_the_unreadable_digits(project, capsys):
+    """The headline stays against the official labels; the reviewed accuracy is against the labels
+    after the verdicts, on the digits not judged unreadable, with the number of verdicts used."""
+    with np.load(project / "data/prepared/test.npz") as test:
+        official = test["labels"].astype(np.int64)
+    evaluate.main()
+    before = json.loads((project / "eval/metrics.json").read_text())
+    predicted = np.load(project / "data/eval/probs.npz")["probs"].argmax(axis=1)
+    right, wrong = np.flatnonzero(predicted == official), np.flatnonzero(predicted != official)
+    reviewed = official.copy()
+    reviewed[wrong[:2]] = predicted[wrong[:2]]  # judged wrong, corrected to what the model says
+    reviewed[right[:1]] = -1  # judged unreadable
+    np.savez(project / "data/prepared/test_verdicts.npz", index=TEST_INDEX, labels=reviewed, verdicts=np.int64(4))  # one more: `right`
+    evaluate.main()
+    metrics = json.loads((project / "eval/metrics.json").read_text())
+    assert {key: metrics[key] for key in HEADLINE | CALIBRATION} == {key: before[key] for key in HEADLINE | CALIBRATION}
+    assert metrics["test_verdicts"] == 4 and metrics["reviewed_digits"] == N - 1
+    assert metrics["reviewed_accuracy"] == round((len(right) - 1 + 2) / (N - 1), 6)
+    assert f"against the reviewed labels (4 verdicts): {metrics['reviewed_accuracy']:.2%} on {N - 1} digits" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("verdicts", "message"), [
+    (None, r"data/prepared/test_verdicts\.npz: not found; run the preprocess stage first"),
+    ({"index": TEST_INDEX[:-1], "labels": np.zeros(N - 1, np.int64), "verdicts": np.int64(0)},
+     r"data/prepared/test_verdicts\.npz: made for other test digits than data/prepared/test\.npz; rerun the preprocess stage"),
+], ids=["missing", "other-digits"])
+def test_test_verdicts_missing_or_for_other_digits_name_the_preprocess_stage_and_nothing_is_written(project, verdicts, message):
+    path = project / "data/prepared/test_verdicts.npz"
+    path.unlink()
+    if verdicts is not None:
+        np.savez(path, **verdicts)
+    with pytest.raises(UserError, match=f"^{message}"):
+        evaluate.main()
+    assert not (project / "eval").exists() and not (project / "data/eval").exists()

@@ -17,8 +17,9 @@ TEST_DIGITS = 100
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_params):
-    """A working folder with data/raw, what preprocess would have written, and a params.yaml for a
-    quick audit of the first 600 training digits; returns a function that edits those params."""
+    """A working folder with data/raw, what preprocess would have written (train_labels.npz: the
+    official labels, no verdict), and a params.yaml for a quick audit of the first 600 training
+    digits; returns a function that edits those params (and writes train_labels.npz for the subset)."""
     raw = tmp_path / paths.RAW
     raw.mkdir(parents=True)
     for path in (paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS):
@@ -32,9 +33,11 @@ def project(tmp_path, monkeypatch, repo_root, mnist_mirror, mnist_train, edit_pa
     monkeypatch.chdir(tmp_path)
 
     def configure(**changes):
-        edit_params(tmp_path, {"preprocess.train_subset": TRAIN_DIGITS, "preprocess.val_size": 10, "train.width": 8, "train.batch_size": 16,
-                               "train.schedule": "constant", "train.learning_rate": 0.01,
-                               "audit.folds": [0, 1], "audit.epochs": 1, **changes})
+        settings = {"preprocess.train_subset": TRAIN_DIGITS, "preprocess.val_size": 10, "train.width": 8, "train.batch_size": 16,
+                    "train.schedule": "constant", "train.learning_rate": 0.01, "audit.folds": [0, 1], "audit.epochs": 1, **changes}
+        edit_params(tmp_path, settings)
+        subset = settings["preprocess.train_subset"]
+        save_npz(tmp_path / paths.TRAIN_LABELS_NPZ, index=np.arange(subset), labels=labels[:subset].astype(np.int64))
 
     configure()
     return configure
@@ -62,6 +65,34 @@ def test_a_fold_predicts_its_held_out_digits_and_the_test_set_then_resumes_inste
     fold_stage.main(["1"])
     assert "ignoring" in capsys.readouterr().out
     assert not np.array_equal(read_npz(out.probs, ("positions",), "fold")["positions"], positions)
+
+
+def test_a_fold_trains_on_the_labels_training_uses_without_the_digits_left_out(project, mnist_train, capsys):
+    """With a person's verdicts applied (train_labels.npz: one label corrected, one digit judged
+    ambiguous), the folds split the digits left, keep naming them by their place in the official
+    file, and give them the corrected labels; a checkpoint made with the official labels is not resumed."""
+    fold_stage.main(["0"])
+    official = mnist_train[1][:TRAIN_DIGITS].astype(np.int64)
+    labels = official.copy()
+    labels[[5, 17]] = [(labels[5] + 1) % 10, -1]
+    save_npz(paths.TRAIN_LABELS_NPZ, index=np.arange(TRAIN_DIGITS), labels=labels)
+    capsys.readouterr()
+    for fold in (0, 1):
+        fold_stage.main([str(fold)])
+    assert "ignoring" in capsys.readouterr().out
+    folds = [read_npz(paths.AuditFold.number(fold).probs, ("positions", "labels"), "fold") for fold in (0, 1)]
+    positions = np.concatenate([fold["positions"] for fold in folds])
+    assert sorted(positions.tolist()) == [i for i in range(TRAIN_DIGITS) if i != 17]
+    np.testing.assert_array_equal(np.concatenate([fold["labels"] for fold in folds]), labels[positions])
+    assert (labels[positions] != official[positions]).sum() == 1
+
+
+def test_labels_made_for_another_subset_name_the_preprocess_stage(project):
+    save_npz(paths.TRAIN_LABELS_NPZ, index=np.arange(TRAIN_DIGITS - 1), labels=np.zeros(TRAIN_DIGITS - 1, np.int64))
+    with pytest.raises(UserError, match=r"^data/prepared/train_labels\.npz: made for other training digits than the first 600 of "
+                                        r"data/raw/train-images-idx3-ubyte\.gz; rerun the preprocess stage \(dvc repro\)$"):
+        fold_stage.main(["0"])
+    assert not paths.AUDIT.exists()
 
 
 def test_more_folds_than_digits_of_the_rarest_label_is_named(project):

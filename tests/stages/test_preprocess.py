@@ -54,7 +54,7 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert set(train) == {"images", "labels", "index"} and set(val) == {"images", "labels", "index"}
     assert set(test) == {"images", "labels", "original", "index"}
     assert sorted(path.name for path in (workdir / "data" / "prepared").iterdir()) == [
-        "preparation.json", "test.npz", "train.npz", "val.npz"]
+        "preparation.json", "test.npz", "test_verdicts.npz", "train.npz", "train_labels.npz", "val.npz"]
     assert json.loads((workdir / "data" / "prepared" / "preparation.json").read_text()) == {"deskew": True, "stroke_width": None}
     assert train["images"].shape == (2 * 1800, 28, 28) and train["labels"].shape == (3600,)
     assert val["images"].shape == (200, 28, 28) and test["images"].shape == (500, 28, 28)
@@ -83,6 +83,13 @@ def test_writes_the_prepared_splits_and_counts(workdir, mnist_mirror):
     assert np.array_equal(test["images"], deskew(test["original"]))
     test_raw, _ = read_split(paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)
     assert np.array_equal(test["original"], test_raw[:500])
+    # Without verdicts (no labels/review.csv here): every label as the official file has it.
+    labels_in_use, test_verdicts = load("train_labels"), load("test_verdicts")
+    assert labels_in_use["index"].tolist() == list(range(2000)) and labels_in_use["labels"].dtype == np.int64
+    np.testing.assert_array_equal(labels_in_use["labels"], raw_labels[:2000])
+    np.testing.assert_array_equal(test_verdicts["index"], test["index"])
+    np.testing.assert_array_equal(test_verdicts["labels"], test["labels"])
+    assert test_verdicts["verdicts"] == 0
 
     lines = (workdir / "eval" / "digit_counts.csv").read_text().splitlines()
     assert lines[0] == "digit,train,val,test"
@@ -226,3 +233,109 @@ def test_crash_while_writing_keeps_the_previous_output(workdir, monkeypatch):
         main()
     assert {path.name: path.read_bytes() for path in prepared.iterdir()} == before
     assert sorted(path.name for path in prepared.parent.iterdir()) == ["prepared", "raw"]  # no leftovers
+
+
+# --- a person's verdicts (labels/review.csv) ------------------------------------------------------
+
+HEADER = "split,index,given_label,verdict,corrected_label,time\n"
+
+
+def other(label: int) -> int:
+    """A digit other than `label`: what a verdict of `wrong` corrects it to here."""
+    return (int(label) + 1) % 10
+
+
+def write_verdicts(rows: list[tuple]) -> None:
+    """labels/review.csv with one line per (split, index, given_label, verdict, corrected_label) row."""
+    lines = [f"{split},{index},{given},{verdict},{'' if corrected is None else corrected},2026-12-06T10:00:00Z\n"
+             for split, index, given, verdict, corrected in rows]
+    paths.REVIEW_CSV.parent.mkdir(exist_ok=True)
+    paths.REVIEW_CSV.write_text(HEADER + "".join(lines))
+
+
+def test_training_verdicts_correct_or_leave_out_their_digits_and_nothing_else(workdir, repo_root, capsys):
+    """A training digit judged wrong gets its corrected label (its distorted copy too), one judged
+    ambiguous is left out, in the training and the validation part alike; the validation split holds
+    the same digits as without verdicts (less the one left out), so a verdict changes only its digit.
+    Test verdicts go to test_verdicts.npz, never into test.npz; a verdict beyond the subset is not used."""
+    main()
+    before = {split: load(split) for split in ("train", "val", "test")}
+    n = 1800
+    train_at, val_at = before["train"]["index"][:n], before["val"]["index"]
+    official, test_official = (read_split(*files)[1] for files in ((paths.RAW_TRAIN_IMAGES, paths.RAW_TRAIN_LABELS),
+                                                                    (paths.RAW_TEST_IMAGES, paths.RAW_TEST_LABELS)))
+    corrected, dropped, val_corrected, val_dropped = int(train_at[3]), int(train_at[10]), int(val_at[5]), int(val_at[6])
+    write_verdicts([
+        ("train", corrected, official[corrected], "wrong", other(official[corrected])),
+        ("train", dropped, official[dropped], "ambiguous", None),
+        ("train", val_corrected, official[val_corrected], "wrong", other(official[val_corrected])),
+        ("train", val_dropped, official[val_dropped], "ambiguous", None),
+        ("train", int(train_at[20]), official[train_at[20]], "right", None),
+        ("train", 50_000, official[50_000], "wrong", other(official[50_000])),  # not among the first 2,000
+        ("test", 4, test_official[4], "wrong", other(test_official[4])),
+        ("test", 9, test_official[9], "ambiguous", None),
+        ("test", 9_000, test_official[9_000], "right", None),  # not among the first 500
+    ])
+    capsys.readouterr()
+    main()
+    assert ("review (labels/review.csv): 5 training verdicts applied (2 labels corrected, 2 digits left out); "
+            "2 test verdicts for the reviewed test accuracy") in capsys.readouterr().out
+    train, val, test = load("train"), load("val"), load("test")
+    np.testing.assert_array_equal(train["index"][: n - 1], train_at[train_at != dropped])  # the same digits, one left out
+    np.testing.assert_array_equal(train["index"][n - 1 :], train["index"][: n - 1])  # and its copy
+    np.testing.assert_array_equal(val["index"], val_at[val_at != val_dropped])
+    labels = dict(zip(np.concatenate([train["index"], val["index"]]).tolist(), np.concatenate([train["labels"], val["labels"]]).tolist()))
+    assert labels[corrected] == other(official[corrected]) and labels[val_corrected] == other(official[val_corrected])
+    assert (train["labels"][train["index"] == corrected] == other(official[corrected])).all()  # the copy corrected too
+    unchanged = [i for i in labels if i not in (corrected, val_corrected)]
+    assert [labels[i] for i in unchanged] == official[unchanged].tolist()
+    np.testing.assert_array_equal(train["images"][: n - 1], before["train"]["images"][:n][train_at != dropped])
+
+    labels_in_use = load("train_labels")["labels"]
+    expected = official[:2000].astype(np.int64)
+    expected[[corrected, val_corrected]] = [other(official[corrected]), other(official[val_corrected])]
+    expected[[dropped, val_dropped]] = -1
+    np.testing.assert_array_equal(labels_in_use, expected)
+
+    for key in ("images", "labels", "original", "index"):  # test verdicts are reported, never put into the test set
+        np.testing.assert_array_equal(test[key], before["test"][key])
+    test_verdicts = load("test_verdicts")
+    reviewed = test_official[:500].astype(np.int64)
+    reviewed[[4, 9]] = [other(test_official[4]), -1]
+    np.testing.assert_array_equal(test_verdicts["labels"], reviewed)
+    assert test_verdicts["verdicts"] == 2
+
+    set_params(repo_root, copies=1, review=False)  # off: the official training labels, the test verdicts still reported
+    main()
+    assert "training verdicts not applied (preprocess.review: false); 2 test verdicts" in capsys.readouterr().out
+    for split in ("train", "val", "test"):
+        for key in ("images", "labels", "index"):
+            np.testing.assert_array_equal(load(split)[key], before[split][key])
+    np.testing.assert_array_equal(load("train_labels")["labels"], official[:2000])
+    np.testing.assert_array_equal(load("test_verdicts")["labels"], reviewed)
+
+
+# case: labels/review.csv's text, the words the one-line error must hold
+BAD_VERDICTS = {
+    "label-outside-0-9": (HEADER + "train,7,3,wrong,12,t\n", r"labels/review\.csv: row 2: corrected_label = '12': expected a whole number from 0 to 9"),
+    "no-such-digit": (HEADER + "train,0,5,right,,t\ntest,10000,3,right,,t\n", r"labels/review\.csv: row 3: index = '10000': expected a whole number from 0 to 9999"),
+    "not-the-official-label": (HEADER + "train,0,4,right,,t\n", r"labels/review\.csv: (row 2: )?train digit 0: given_label = 4, but the official label is 5"),
+    "unknown-verdict": (HEADER + "test,1,2,maybe,,t\n", r"labels/review\.csv: row 2: verdict = 'maybe': expected one of right, wrong, ambiguous"),
+    "wrong-header": ("split,index,label\ntrain,0,5\n", r"labels/review\.csv: header 'split,index,label': expected split,index,given_label,verdict"),
+    "empty-file": ("", r"labels/review\.csv: empty"),
+    "malformed-row": (HEADER + "train,0,5,right,,t\ntrain,1,0\n", r"labels/review\.csv: row 3: 3 fields: expected 6"),
+}
+
+
+@pytest.mark.parametrize("review", [True, False], ids=["review-on", "review-off"])
+@pytest.mark.parametrize("case", BAD_VERDICTS)
+def test_a_bad_verdict_file_stops_the_stage_with_one_line_and_writes_nothing(workdir, repo_root, case, review):
+    """Checked whether or not the verdicts are applied: a verdict is never silently ignored."""
+    set_params(repo_root, copies=1, review=review)
+    text, message = BAD_VERDICTS[case]
+    paths.REVIEW_CSV.parent.mkdir(exist_ok=True)
+    paths.REVIEW_CSV.write_text(text)
+    with pytest.raises(UserError, match=f"^{message}") as error:
+        main()
+    assert "\n" not in str(error.value)
+    assert not (workdir / "data" / "prepared").exists() and not (workdir / "eval").exists()

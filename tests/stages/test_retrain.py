@@ -109,3 +109,23 @@ def test_more_hard_digits_than_there_are_names_the_key(project, edit_params):
     edit_params(project, {"retrain.hard_digits": TRAIN})
     with pytest.raises(UserError, match=r"^params\.yaml: retrain\.hard_digits = 600: only 597 training digits are not flagged$"):
         retrain_stage.main()
+
+
+def test_the_second_training_takes_the_reviewed_labels_of_the_prepared_set_and_an_audit_of_the_same(project, capsys):
+    """With a person's verdicts applied, train.npz holds a corrected label (and no digit judged
+    ambiguous); an audit made on the same labels is used as it is, one made on the official labels
+    is refused as made for other digits, so the second training never trains on a label a person overruled."""
+    with np.load(paths.TRAIN_NPZ) as train:
+        arrays = dict(train)
+    corrected = (int(arrays["labels"][10]) + 1) % 10
+    arrays["labels"][10] = corrected
+    keep = arrays["index"] != 20  # digit 20 judged ambiguous: left out by preprocess
+    save_npz(paths.TRAIN_NPZ, images=arrays["images"][keep], labels=arrays["labels"][keep], index=arrays["index"][keep])
+    with pytest.raises(UserError, match=r"^data/audit/train/quality\.csv: made for other training digits than data/prepared/train\.npz "
+                                        r"\(its given labels differ"):
+        retrain_stage.main()
+    quality = pd.read_csv(paths.AUDIT_TRAIN_QUALITY)
+    quality.loc[quality["index"] == 10, "given_label"] = corrected
+    quality[quality["index"] != 20].to_csv(paths.AUDIT_TRAIN_QUALITY, index=False)
+    retrain_stage.main()
+    assert json.loads(paths.RETRAIN_JSON.read_text())["training_images"] == TRAIN - 1 - 3 + 40

@@ -10,7 +10,7 @@ from import_graph import REPO, import_closure, module_file
 
 from mnist_dvc.config import paths
 
-PIPELINES = ("dvc.yaml", "committee/dvc.yaml", "audit/dvc.yaml")
+PIPELINES = ("dvc.yaml", "committee/dvc.yaml", "audit/dvc.yaml", "export/dvc.yaml")
 
 
 def stages_of(pipeline: str) -> dict[str, dict]:
@@ -19,6 +19,11 @@ def stages_of(pipeline: str) -> dict[str, dict]:
 
 def code_deps(stage: dict) -> set[Path]:
     return {Path(dep) for dep in stage["deps"] if str(dep).endswith(".py")}
+
+
+def test_every_pipeline_file_is_checked_here():
+    found = {str(path.relative_to(REPO)) for path in [REPO / "dvc.yaml", *REPO.glob("*/dvc.yaml")] if path.is_file()}
+    assert found == set(PIPELINES), f"pipeline files {sorted(found ^ set(PIPELINES))}: list each in PIPELINES (and only those)"
 
 
 STAGES = [pytest.param(pipeline, name, stage, id=f"{pipeline}:{name}")

@@ -1,10 +1,12 @@
 """Cross-validation folds: stratified folds on labels with unequal digit counts (a partition, stratified,
-fixed by the seed), each fold's split, and putting the folds' predictions back together."""
+fixed by the seed), each fold's split, putting the folds' predictions back together, and the digits
+the audit covers (`audited_digits`: the labels training uses, after a person's verdicts)."""
 
 import numpy as np
 import pytest
 
-from mnist_dvc.audit.cross_validation import combine_folds, fold_fits, fold_of, fold_split, out_of_fold
+from mnist_dvc.audit.cross_validation import audited_digits, combine_folds, fold_fits, fold_of, fold_split, out_of_fold
+from mnist_dvc.errors import UserError
 
 # 10 digits with deliberately unequal counts (50 to 743), shuffled.
 COUNTS = np.array([743, 50, 501, 98, 620, 333, 207, 411, 159, 555])
@@ -85,16 +87,39 @@ def test_out_of_fold_puts_each_digit_back_and_refuses_folds_that_do_not_partitio
 
 
 def test_folds_combine_when_they_fit_these_digits():
-    labels = np.array([3, 1, 4, 1, 5])
+    """Five digits at official places 2, 5, 6, 8, 9 (the others left out by a person's verdicts);
+    the folds name them by those places."""
+    index, labels = np.array([2, 5, 6, 8, 9]), np.array([3, 1, 4, 1, 5])
     probs = np.eye(10, dtype=np.float32)[labels]
-    folds = [{"positions": np.array(at), "labels": labels[at], "probs": probs[at], "test_probs": np.full((2, 10), value, np.float32)}
+    folds = [{"positions": index[at], "labels": labels[at], "probs": probs[at], "test_probs": np.full((2, 10), value, np.float32)}
              for at, value in (([0, 3], 0.1), ([1, 2, 4], 0.3))]
-    assert all(fold_fits(fold, labels, n_test=2) for fold in folds)
-    train, test = combine_folds(5, folds)
+    assert all(fold_fits(fold, index, labels, n_test=2) for fold in folds)
+    train, test = combine_folds(index, folds)
     np.testing.assert_array_equal(train, probs)
     np.testing.assert_allclose(test, 0.2)
-    assert not fold_fits(folds[0], labels, n_test=3)  # another test set
-    assert not fold_fits(folds[1], labels[:4], n_test=2)  # a position past these digits
-    assert not fold_fits({**folds[0], "labels": labels[[0, 3]] + 1}, labels, n_test=2)  # other given labels
+    assert not fold_fits(folds[0], index, labels, n_test=3)  # another test set
+    assert not fold_fits(folds[1], index[:4], labels[:4], n_test=2)  # a digit past these
+    assert not fold_fits({**folds[0], "positions": np.array([2, 7])}, index, labels, n_test=2)  # a digit left out here
+    assert not fold_fits({**folds[0], "labels": labels[[0, 3]] + 1}, index, labels, n_test=2)  # other given labels
     with pytest.raises(ValueError, match="no fold held out digit 1"):
-        combine_folds(5, folds[:1])
+        combine_folds(index, folds[:1])
+    with pytest.raises(ValueError, match=r"fold 0: positions outside 0\.\.4"):
+        combine_folds(index, [{**folds[0], "positions": np.array([2, 7])}, folds[1]])
+
+
+def test_the_audited_digits_carry_the_labels_training_uses_without_those_left_out(tmp_path, mnist_mirror, mnist_train):
+    images, official = mnist_train
+    labels = official[:100].astype(np.int64)
+    labels[[3, 40]] = [(labels[3] + 1) % 10, -1]  # one corrected, one judged ambiguous
+    npz = tmp_path / "train_labels.npz"
+    np.savez(npz, index=np.arange(100), labels=labels)
+    files = (mnist_mirror / "train-images-idx3-ubyte.gz", mnist_mirror / "train-labels-idx1-ubyte.gz")
+    digits = audited_digits(*files, npz, 100)
+    expected = np.delete(np.arange(100), 40)
+    np.testing.assert_array_equal(digits.index, expected)
+    np.testing.assert_array_equal(digits.images, images[expected])
+    np.testing.assert_array_equal(digits.labels, labels[expected])
+    np.testing.assert_array_equal(digits.official, official[expected])
+    assert digits.labels.dtype == official.dtype and (digits.labels != digits.official).sum() == 1
+    with pytest.raises(UserError, match=r"train_labels\.npz: made for other training digits than the first 200 of .*; rerun the preprocess stage"):
+        audited_digits(*files, npz, 200)

@@ -141,9 +141,9 @@ def test_given_labels_are_checked_against_the_official_ones(tmp_path):
     official = np.array([5, 0, 4, 1])
     verdicts.check_given_labels(table(("train", 0, 5, "right", None, "t")), "train", official, "review.csv")
     verdicts.check_given_labels(table(("test", 0, 9, "right", None, "t")), "train", official, "review.csv")  # another split
-    with pytest.raises(UserError, match=r"review.csv: train digit 2: given_label = 7, but the official label is 4"):
+    with pytest.raises(UserError, match=r"review.csv: row 2: train digit 2: given_label = 7, but the official label is 4"):
         verdicts.check_given_labels(table(("train", 2, 7, "right", None, "t")), "train", official, "review.csv")
-    with pytest.raises(UserError, match=r"train digit 4: no such digit; the official train file holds 4"):
+    with pytest.raises(UserError, match=r"row 2: train digit 4: no such digit; the official train file holds 4"):
         verdicts.check_given_labels(table(("train", 4, 7, "right", None, "t")), "train", official, "review.csv")
 
 
