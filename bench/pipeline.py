@@ -5,7 +5,7 @@ params (`--set train.epochs=4`), runs `dvc repro` with the download stage readin
 and records wall time, test accuracy, training throughput and inference throughput. The JSON
 holds every run, their median and spread, the command and the machine.
 
-    python bench/pipeline.py --runs 3 --out bench/results/cpu-default.json
+    python -m bench.pipeline --runs 3 --out bench/results/cpu-default.json
 """
 
 import argparse
@@ -125,7 +125,7 @@ def main() -> None:
         runs.append(run_once(args.settings, args.keep if i == args.runs - 1 else None))
         print(f"run {i + 1}/{args.runs}: {runs[-1]}", flush=True)
     result = {
-        "command": "python bench/pipeline.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.pipeline " + " ".join(sys.argv[1:]),
         "settings": args.settings,
         "machine": machine(),
         "runs": runs,
