@@ -1,6 +1,6 @@
 """The registry's versions and stages on real git tags (GTO) in throwaway git repositories holding the
 committed run's scores: what `promote` tags and refuses, which version a stage holds, and the one-line
-errors. Fetching a model needs DVC and is tested end to end (tests/e2e/test_registry.py)."""
+errors. Fetching a model needs DVC and is tested end to end (tests/e2e/test_promotion.py)."""
 
 import json
 import shutil
