@@ -41,7 +41,7 @@ TEST_DIGITS = 500
 SLICE = {
     "preprocess.train_subset": 2000, "preprocess.test_subset": TEST_DIGITS, "preprocess.val_size": 200,
     "train.width": 8, "train.batch_size": 16, "train.schedule": "constant", "train.learning_rate": 0.01,
-    "evaluate.examples": 4, "ambiguous.top_n": 5,
+    "evaluate.examples": 4, "ambiguous.top_n": 5, "review.top.test": 10,
 }
 BASE = {**SLICE, "train.epochs": 2, "train.seed": 0}
 HISTORY_RESULTS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")  # all but seconds
