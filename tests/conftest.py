@@ -158,6 +158,26 @@ def edit_params():
     return edit
 
 
+# --- The browser tests: Debian's Chromium, driven by Playwright ---------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the module's tests; the test is skipped where Debian's is not installed."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}; install it with `apt-get install -y --no-install-recommends chromium` (as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        yield chromium
+        chromium.close()
+
+
 # --- Counting the fault suite's cases ----------------------------------------------------------
 # tests/e2e/test_faults.py marks each case `@pytest.mark.fault_case(kind)`, kind "bad input" or
 # "fault injected"; `recovers=True` marks a fault the stage must get over (exit 0, complete output)

@@ -22,9 +22,6 @@ from mnist_dvc.config import paths
 from mnist_dvc.io import verdicts
 from mnist_dvc.io.idx import read_split
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 # Read now, before the tests move into their project folder, so that a relative name means where pytest started.
 SCREENSHOT = Path(os.environ["MNIST_SCREENSHOT"]).absolute() if os.environ.get("MNIST_SCREENSHOT") else None
 pytestmark = pytest.mark.browser
@@ -59,18 +56,6 @@ def verdicts_file(project):
 def url(verdicts_file):
     with live_server(review.create_app(paths.REVIEW_QUEUE_TEST, paths.REVIEW_CSV)) as address:
         yield address
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}; install it with `apt-get install -y --no-install-recommends chromium` (as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -30,9 +30,6 @@ from mnist_dvc.io.atomic import save_npz, write_json
 from mnist_dvc.io.idx import read_split
 from stages import train as train_stage
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 TRAIN_IMAGES, VAL_IMAGES = 5000, 500
 PAD = 280  # the page's drawing pad, in CSS pixels
 # Strokes on the pad, in pad pixels: a one is a single upright stroke.
@@ -267,18 +264,6 @@ def test_a_real_server_keeps_answering_after_errors(live_url, sure_digit):
 
 
 # --- The page in a real browser ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}; install it with `apt-get install -y --no-install-recommends chromium` (as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -15,9 +15,6 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 # The vega charts of dvc.yaml, by the div id DVC gives each (its title or path, most punctuation as "_").
 CHARTS = {"Digits_per_split", "Accuracy", "Loss", "F1_per_digit_on_the_test_set",
           "Reliability_on_the_test_set__raw_and_temperature-scaled_", "eval_confusion_csv"}
@@ -55,18 +52,6 @@ def pages(make_project, stage_env, tmp_path_factory) -> dict[str, Path]:
         found[name] = root / name / "index.html"
         assert found[name].as_uri() in output
     return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}; install it with `apt-get install -y --no-install-recommends chromium` (as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
-        yield chromium
-        chromium.close()
 
 
 def open_offline(browser, page: Path, wait_ms: int = 20_000) -> dict:
