@@ -10,15 +10,9 @@ as the stages draw theirs: the digit, a map of where it differs from the average
 label, and its five nearest training digits.
 """
 
-import contextlib
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import uvicorn
 
 from mnist_dvc.analysis.pictures import ExplainedRow, NeighbourGroup, save_explained_gallery
 from mnist_dvc.analysis.review_queue import queue_caption, review_queue, write_queue
@@ -59,26 +53,3 @@ def write_queue_folder(folder: Path, split: str, top: int, images: np.ndarray, l
                                        [f"label {label}" for label in bank_labels[close]])],
             )], folder / row["explained"], f"{split} digit #{row['index']}, rank {row['rank']} of the review queue")
     return folder
-
-
-@contextlib.contextmanager
-def live_server(app) -> Iterator[str]:
-    """http://127.0.0.1:<free port> of a real uvicorn server running `app` in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        if not server.started:
-            raise RuntimeError("the uvicorn server did not start within 20 s")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "the uvicorn server did not stop within 10 s"

@@ -12,7 +12,8 @@ import time
 
 import httpx2
 import pytest
-from review_queues import live_server, write_queue_folder
+from live_server import live_server
+from review_queues import write_queue_folder
 
 from mnist_dvc.app import review
 from mnist_dvc.app.queue_folder import read_queue

@@ -9,16 +9,13 @@ one also copies its screenshot of the page there (the README's picture:
 import io
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx2
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from live_server import live_server
 from PIL import Image
 
 from mnist_dvc.analysis.calibration import apply_temperature, logits_from_probs
@@ -83,22 +80,8 @@ def client(app):
 @pytest.fixture(scope="module")
 def live_url(app):
     """http://127.0.0.1:<free port> of a real uvicorn server running the app in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not server.started:
-        pytest.fail("the uvicorn server did not start within 20 s")
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    assert not thread.is_alive(), "the uvicorn server did not stop within 10 s"
+    with live_server(app) as url:
+        yield url
 
 
 # --- Pictures ------------------------------------------------------------------------------------
