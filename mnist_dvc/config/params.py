@@ -138,7 +138,7 @@ class Evaluate(Section):
     batch_size: int = Field(ge=1, le=65_536, description="test images per inference call; 250 ran fastest on the 2-core CPU")
     examples: int = Field(ge=1, le=100, description="right and wrong test digits shown, each")
     tta: bool = Field(description="test-time augmentation: average each digit's probabilities with those of its four "
-                                  "1-pixel shifts. Shipped off: it costs five predictions per digit for a gain within the seed spread (docs/choices.md)")
+                                  "1-pixel shifts. Shipped on: five predictions per digit, a few seconds on a CPU, for about a tenth of a point (docs/choices.md)")
 
 
 class Ambiguous(Section):
@@ -184,7 +184,7 @@ class Audit(Section):
 
     folds: list[int] = Field(max_length=100, description="the fold numbers 0, 1, ..., K-1 for K ≥ 2 folds, listed rather than K "
                                                          "because DVC's `matrix` (one stage per fold) iterates over lists only")
-    epochs: int = Field(ge=1, le=1000, description="each fold model's passes over its training folds; half of `train.epochs` "
+    epochs: int = Field(ge=1, le=1000, description="each fold model's passes over its training folds; fewer than `train.epochs` "
                                                    "as shipped, so the whole audit takes minutes on a 2-core CPU")
     seed: int = Field(ge=0, le=2**32 - 1, description="which fold each training digit falls in (stratified by digit)")
     top_n: int = Field(ge=1, le=1000, description="flagged digits shown in each gallery")

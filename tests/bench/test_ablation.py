@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from bench.ablation import VARIANTS, tta_scores, variant_changes
+from bench.ablation import BASE, VARIANTS, tta_scores, variant_changes
 from bench.pipeline import override
 from bench.time_to_accuracy import train_and_score
 from mnist_dvc.config.params import load_params
@@ -15,7 +15,7 @@ from mnist_dvc.config.params import load_params
 def test_every_variant_applies_to_params_yaml_and_validates(name, repo_root, tmp_path):
     params = tmp_path / "params.yaml"
     shutil.copy(repo_root / "params.yaml", params)
-    override(params, ["train.epochs=4", *variant_changes(name, 4)])
+    override(params, [*BASE, "train.epochs=4", *variant_changes(name, 4)])
     load_params("preprocess", params)
     train = load_params("train", params)
     assert train.epochs == (2 if "preprocess.augment.copies=1" in VARIANTS[name] else 4)  # same number of steps
