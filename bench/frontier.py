@@ -24,7 +24,7 @@ from bench.ablation import measure
 from bench.pipeline import machine, percent_spread, write_results
 from bench.presets import preset_settings
 
-RECIPES = ("fast99", "default", "long_cpu")  # shortest to longest; "default" is params.yaml as shipped
+RECIPES = ("fast99", "shifts_only", "default", "long_cpu")  # shortest to longest; "default" is params.yaml as shipped
 
 
 def recipe_settings(name: str) -> list[str]:

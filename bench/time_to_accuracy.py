@@ -8,11 +8,21 @@ train stage would save. The clock counts training only: compiling the step is in
 scoring is not. The JSON holds every run's curve, the median and spread of the seconds to the
 target, training throughput and final accuracy, the command and the machine.
 
-    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 2 --out bench/results/time-to-99-cpu.json
+With `--peer SCRIPT` (../shared/peers/run-flax-example.sh: google/flax's own examples/mnist, unmodified),
+each of our seeds is followed by one run of the peer on the same CPU, alternating so that both see the
+same machine. The peer's clock is the same (training only, its first step's compilation included, its
+per-epoch test pass left out); the JSON keeps its every epoch, its source commit, and the ratio of our
+median seconds to the target to the peer's.
+
+    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 2 --peer ../shared/peers/run-flax-example.sh \
+        --out bench/results/time-to-99-cpu.json
 """
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,6 +88,26 @@ def train_and_score(cfg, train: tuple, test: tuple, target: float, eval_every: i
     }
 
 
+PEER_EPOCH = re.compile(r"\[\s*([\d.]+)s\] epoch\s+(\d+)\s+test_accuracy\s+([\d.]+)%\s+train_clock\s+([\d.]+)s")
+
+
+def run_peer(script: Path, target: float) -> dict:
+    """One run of the peer script: its source, every epoch (seconds since its process started, its
+    training clock, test accuracy) and the training seconds at the first epoch at or above `target`."""
+    done = subprocess.run(["bash", str(script)], env={**os.environ, "FLAXPEER_TARGET": str(target * 100)},
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{script} failed with exit code {done.returncode}:\n{done.stdout[-3000:]}")
+    curve = [{"epoch": int(epoch), "process_seconds": float(since), "train_seconds": float(train), "test_accuracy": float(accuracy) / 100}
+             for since, epoch, accuracy, train in PEER_EPOCH.findall(done.stdout)]
+    if not curve:
+        raise SystemExit(f"{script}: no epoch lines in its output:\n{done.stdout[-3000:]}")
+    reached = next((point for point in curve if point["test_accuracy"] >= target), None)
+    return {"source": done.stdout.splitlines()[0].removeprefix("example: "),
+            "seconds_to_target": reached and reached["train_seconds"], "epochs_to_target": reached and reached["epoch"],
+            "final_test_accuracy": curve[-1]["test_accuracy"], "curve": curve}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", help="a preset name from bench/presets.yaml")
@@ -86,16 +116,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed of each run")
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
     parser.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="training images between scorings of the test set")
+    parser.add_argument("--peer", type=Path, help="a peer's script to run after each seed (../shared/peers/run-flax-example.sh)")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
     settings = (preset_settings(args.preset) if args.preset else []) + args.settings
 
-    runs = []
+    runs, peer_runs = [], []
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as name:
         cfg, train, test = prepare(Path(name), settings)
         for seed in args.seeds:
             runs.append(train_and_score(cfg.model_copy(update={"seed": seed}), train, test, args.target, args.eval_every))
             print(f"seed {seed}: " + json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}), flush=True)
+            if args.peer:
+                peer_runs.append(run_peer(args.peer, args.target))
+                print("peer: " + json.dumps({k: v for k, v in peer_runs[-1].items() if k != "curve"}), flush=True)
 
     reached = [run["seconds_to_target"] for run in runs if run["seconds_to_target"] is not None]
     result = {
@@ -110,6 +144,17 @@ def main() -> None:
            ("train_seconds", "train_images_per_second", "final_test_accuracy")},
         "runs": runs,
     }
+    if args.peer:
+        peer_reached = [run["seconds_to_target"] for run in peer_runs if run["seconds_to_target"] is not None]
+        result["peer"] = {
+            "script": args.peer.name, "source": peer_runs[0]["source"],
+            "runs_reaching_target": f"{len(peer_reached)} of {len(peer_runs)}",
+            "seconds_to_target": summary(peer_reached) if peer_reached else None,
+            "final_test_accuracy": summary([run["final_test_accuracy"] for run in peer_runs]),
+            "ours_over_peer": round(result["seconds_to_target"]["median"] / summary(peer_reached)["median"], 4)
+            if reached and peer_reached else None,
+            "runs": peer_runs,
+        }
     write_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("runs_reaching_target", "seconds_to_target", "final_test_accuracy")}))
 

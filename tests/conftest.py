@@ -15,8 +15,9 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Unfinished trainings' checkpoints (mnist_dvc.config.paths.RESUME) go to a folder of this session's,
-# for every test and every process it starts, never to the user's own cache.
-os.environ["XDG_CACHE_HOME"] = os.environ.get("MNIST_TEST_CACHE") or tempfile.mkdtemp(prefix="mnist-dvc-tests-cache-")
+# for every test and every process it starts, never to the user's own cache; removed when the session ends.
+SESSION_CACHE = tempfile.TemporaryDirectory(prefix="mnist-dvc-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = os.environ.get("MNIST_TEST_CACHE") or SESSION_CACHE.name
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ qualities go to the lower position, so the same probabilities always give the sa
 unflagged digits after the flagged ones are those the model doubts most, where an error confident
 learning missed would hide.
 
-A queue folder (`write_queue`) holds:
+A queue folder (`write_queue`; its names are in `mnist_dvc.io.queue_format`) holds:
 - queue.csv: one row per digit, first in line first, columns `QUEUE_COLUMNS`: `rank` (1 = first),
   `split`, `index` (the digit's place in the official file), `given_label`, `suggested_label` (the
   most probable digit), `label_quality`, `flagged` (True/False), `margin` and `entropy` (`answers`),
@@ -29,17 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mnist_dvc import NUM_CLASSES
 from mnist_dvc.analysis.answers import entropy, margin
 from mnist_dvc.analysis.explain import Gallery
 from mnist_dvc.analysis.label_issues import label_quality, rank_label_issues
 from mnist_dvc.analysis.pictures import save_digit_png, save_gallery
 from mnist_dvc.io.atomic import write_csv
-
-PROB_COLUMNS = [f"p{digit}" for digit in range(NUM_CLASSES)]
-QUEUE_COLUMNS = ["rank", "split", "index", "given_label", "suggested_label", "label_quality", "flagged", "margin", "entropy",
-                 *PROB_COLUMNS, "digit", "explained"]
-QUEUE_CSV, DIGITS, EXPLAINED, GALLERY = "queue.csv", "digits", "explained", "gallery.png"  # inside a queue folder
+from mnist_dvc.io.queue_format import DIGITS, EXPLAINED, GALLERY, PROB_COLUMNS, QUEUE_COLUMNS, QUEUE_CSV
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mnist_dvc import NUM_CLASSES, TRAIN_SIZE
-from mnist_dvc.analysis.review_queue import PROB_COLUMNS, QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.config import paths
 from mnist_dvc.errors import UserError
+from mnist_dvc.io.queue_format import PROB_COLUMNS, QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.io.verdicts import SPLIT_SIZES
 
 

@@ -166,8 +166,8 @@ class Committee(Section):
 
     models: list[Literal[NEURAL_MODELS + CLASSICAL_MODELS]] = Field(min_length=1, description="`train.model` values, each once")
     seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1, description="`train.seed` values, each once")
-    tta: bool = Field(description="every member predicts each digit and its four 1-pixel shifts, as `evaluate.tta`. Shipped off: "
-                                  "it lifted every member but not the vote")
+    tta: bool = Field(description="every member predicts each digit and its four 1-pixel shifts, as `evaluate.tta`. Shipped "
+                                  "on, as `evaluate.tta`, so that each member is scored as the pipeline's model is")
 
     @model_validator(mode="after")
     def _distinct(self):

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mnist_dvc.analysis.review_queue import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.config import paths
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.atomic import save_npz
+from mnist_dvc.io.queue_format import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.models import classical
 from mnist_dvc.models.networks import build_model, init_rngs
 from mnist_dvc.models.saved import save_classical, save_neural

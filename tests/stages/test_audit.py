@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from mnist_dvc.analysis.label_issues import QUALITY_COLUMNS
-from mnist_dvc.analysis.review_queue import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.audit.cross_validation import fold_split
 from mnist_dvc.audit.issue_tables import AUDIT_COLUMNS
 from mnist_dvc.config import paths
 from mnist_dvc.digits.preparation import prepare
 from mnist_dvc.errors import UserError
 from mnist_dvc.io.atomic import save_npz, write_json
+from mnist_dvc.io.queue_format import QUEUE_COLUMNS, QUEUE_CSV
 from mnist_dvc.models.networks import build_model, init_rngs
 from mnist_dvc.models.saved import save_neural
 from stages import audit as audit_stage

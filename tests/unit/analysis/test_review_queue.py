@@ -9,19 +9,8 @@ from PIL import Image
 from scipy.special import softmax
 
 from mnist_dvc.analysis.label_issues import label_quality, rank_label_issues
-from mnist_dvc.analysis.review_queue import (
-    DIGITS,
-    EXPLAINED,
-    GALLERY,
-    PROB_COLUMNS,
-    QUEUE_COLUMNS,
-    QUEUE_CSV,
-    explained_galleries,
-    flagged_positions,
-    queue_order,
-    review_queue,
-    write_queue,
-)
+from mnist_dvc.analysis.review_queue import explained_galleries, flagged_positions, queue_order, review_queue, write_queue
+from mnist_dvc.io.queue_format import DIGITS, EXPLAINED, GALLERY, PROB_COLUMNS, QUEUE_COLUMNS, QUEUE_CSV
 
 N = 2000
 OFFSET = 30_000  # official index of position 0, so that tables that confuse the two fail
