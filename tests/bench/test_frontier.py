@@ -22,7 +22,7 @@ def test_every_recipe_applies_to_params_yaml_and_validates(name, repo_root, tmp_
     load_params("train", params)
 
 
-def test_the_pipelines_points_add_up_every_training_they_needed(repo_root, tmp_path):
+def test_the_pipelines_points_add_up_every_training_they_needed(repo_root, tmp_path, edit_params):
     shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval/committee.json").write_text(json.dumps({"accuracy": 0.9971, "members": {"vgg_bn-1": 0.995, "vgg_bn-2": 0.996}}))
@@ -30,6 +30,7 @@ def test_the_pipelines_points_add_up_every_training_they_needed(repo_root, tmp_p
     for name, seconds in (("vgg_bn-1", 200.0), ("vgg_bn-2", 210.5)):
         (tmp_path / f"data/committee/{name}").mkdir(parents=True)
         (tmp_path / f"data/committee/{name}/train.json").write_text(json.dumps({"train_seconds": seconds}))
+    edit_params(tmp_path, {"audit.folds": [0, 1, 2]})
     for fold in range(3):
         (tmp_path / f"data/audit/folds/fold-{fold}").mkdir(parents=True)
         pd.DataFrame({"epoch": [1, 2], "seconds": [10.0, 5.0]}).to_csv(tmp_path / f"data/audit/folds/fold-{fold}/train_history.csv")
