@@ -63,18 +63,21 @@ def plot(path: Path, result: dict) -> None:
     from mnist_dvc.io.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for row in result["recipes"]:
-        seconds = [run["train_seconds"] for run in row["runs"]]
+    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for row in result["recipes"]:  # one colour per recipe: circles without TTA, triangles with
+        colour, seconds = next(colours), [run["train_seconds"] for run in row["runs"]]
         for key, marker, label in (("final_test_accuracy", "o", ""), ("tta_test_accuracy", "^", ", TTA")):
-            accuracy = [run[key] * 100 for run in row["runs"]]
-            line = ax.scatter(seconds, accuracy, marker=marker, alpha=0.35, s=18)
-            ax.scatter([row["train_seconds"]["median"]], [row[key]["median"] * 100], marker=marker, s=70,
-                       color=line.get_facecolor()[0], alpha=1, label=row["name"] + label)
+            ax.scatter(seconds, [run[key] * 100 for run in row["runs"]], marker=marker, color=colour, alpha=0.35, s=18)
+            ax.scatter([row["train_seconds"]["median"]], [row[key]["median"] * 100], marker=marker, color=colour, s=70,
+                       label=row["name"] + label)
     for point in result["pipelines"]:
-        ax.scatter([point["train_seconds"]], [point["test_accuracy"] * 100], marker="s", s=70, label=point["name"] + " (one run)")
-    for name, accuracy in ANCHORS.items():
+        ax.scatter([point["train_seconds"]], [point["test_accuracy"] * 100], marker="s", color=next(colours), s=70,
+                   label=point["name"] + " (one run)")
+    for place, (name, accuracy) in enumerate(ANCHORS.items()):  # labels alternate left and middle: some lines lie close
         ax.axhline(accuracy, color="grey", linestyle="--", linewidth=0.7)
-        ax.annotate(name, (0, accuracy), xycoords=("axes fraction", "data"), xytext=(3, 2), textcoords="offset points", fontsize=6, color="grey")
+        ax.annotate(name, (0.01 + 0.4 * (place % 2), accuracy), xycoords=("axes fraction", "data"), xytext=(0, 2),
+                    textcoords="offset points", fontsize=6, color="grey")
+    ax.set_ylim(top=max(ANCHORS.values()) + 0.05)
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (log scale)")
     ax.set_ylabel("test accuracy (%)")

@@ -33,13 +33,13 @@ RELIABILITY_COLUMNS = ["probabilities", "bin_lower", "bin_upper", "confidence", 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, repo_root, edit_params):
-    """params.yaml (batch 16, 3 examples), a 40-digit test.npz and its test_verdicts.npz (no verdict),
+    """params.yaml (batch 16, 3 examples, one view per digit: TTA off), a 40-digit test.npz and its test_verdicts.npz (no verdict),
 a 20-digit val.npz and an untrained flat_mlp.
 
 flat_mlp because it initialises in seconds on a CPU; the convolutional models take much longer.
 """
     shutil.copy(repo_root / "params.yaml", tmp_path)
-    edit_params(tmp_path, {"evaluate.batch_size": 16, "evaluate.examples": 3})
+    edit_params(tmp_path, {"evaluate.batch_size": 16, "evaluate.examples": 3, "evaluate.tta": False})
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(N, 28, 28), dtype=np.uint8)
     labels = (np.arange(N) % 10).astype(np.uint8)
