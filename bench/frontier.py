@@ -9,6 +9,8 @@ each; their seeds are fixed by params.yaml): the committee (the members' trainin
 and the second training (the audit's folds plus the retraining). Writes OUT.json (every run),
 OUT.md (the table of docs/results.md) and OUT.png (accuracy against log training time).
 
+    python -m bench.pipeline --runs 3 --keep /tmp/rerun --out bench/results/cpu-default.json
+    (cd /tmp/rerun && dvc repro committee/dvc.yaml && dvc repro audit/dvc.yaml)
     python -m bench.frontier --seeds 0 1 2 --pipelines /tmp/rerun --out bench/results/frontier-cpu
 """
 
