@@ -37,7 +37,8 @@ def recipe_settings(name: str) -> list[str]:
 
 
 def pipeline_points(project: Path) -> list[dict]:
-    """The committee's and the second training's points, from the stage outputs of one project."""
+    """The committee's and the second training's points, from the stage outputs of one project, each
+    with whether its accuracy is that of test-time augmentation."""
     from mnist_dvc.config import paths
 
     def read(path: Path) -> dict:
@@ -49,9 +50,9 @@ def pipeline_points(project: Path) -> list[dict]:
     fold_seconds = [pd.read_csv(project / paths.AuditFold.number(fold).history)["seconds"].sum() for fold in params["audit"]["folds"]]
     return [
         {"name": "committee", "settings": [f"committee.{key}={json.dumps(params['committee'][key])}" for key in ("models", "seeds", "tta")],
-         "test_accuracy": committee["accuracy"], "train_seconds": round(sum(member_seconds), 2)},
-        {"name": "second training", "settings": [f"audit.epochs={params['audit']['epochs']}"],
-         "test_accuracy": retrain["test"]["accuracy"], "train_seconds": round(float(sum(fold_seconds)) + retrain["training"]["train_seconds"], 2)},
+         "test_accuracy": committee["accuracy"], "tta": params["committee"]["tta"], "train_seconds": round(sum(member_seconds), 2)},
+        {"name": "second training", "settings": [f"audit.epochs={params['audit']['epochs']}"],  # scored in one view (stages/retrain.py)
+         "test_accuracy": retrain["test"]["accuracy"], "tta": False, "train_seconds": round(float(sum(fold_seconds)) + retrain["training"]["train_seconds"], 2)},
     ]
 
 
@@ -74,7 +75,7 @@ def plot(path: Path, result: dict) -> None:
                        label=row["name"] + label)
     for point in result["pipelines"]:
         ax.scatter([point["train_seconds"]], [point["test_accuracy"] * 100], marker="s", color=next(colours), s=70,
-                   label=point["name"] + " (one run)")
+                   label=point["name"] + (" (one run, TTA)" if point["tta"] else " (one run)"))
     for place, (name, accuracy) in enumerate(ANCHORS.items()):  # labels alternate left and middle: some lines lie close
         ax.axhline(accuracy, color="grey", linestyle="--", linewidth=0.7)
         ax.annotate(name, (0.01 + 0.4 * (place % 2), accuracy), xycoords=("axes fraction", "data"), xytext=(0, 2),
@@ -101,7 +102,8 @@ def write(out: Path, result: dict) -> None:
     }) for row in result["recipes"]]
     rows += [(point["train_seconds"], {
         "recipe": point["name"], "settings": ", ".join(f"`{s}`" for s in point["settings"]), "runs": "1",
-        "training (s)": f"{point['train_seconds']:.0f}", "test accuracy": f"{point['test_accuracy']:.2%}", "with shift TTA": "",
+        "training (s)": f"{point['train_seconds']:.0f}",
+        **{column: f"{point['test_accuracy']:.2%}" if point["tta"] == tta else "" for column, tta in (("test accuracy", False), ("with shift TTA", True))},
     }) for point in result["pipelines"]]
     table = pd.DataFrame([row for _, row in sorted(rows, key=lambda pair: pair[0])])
     write_results(out, table, result, colalign=("left", "left", "right", "right", "left", "left"))

@@ -254,8 +254,8 @@ def frontier(page: Page) -> str:
         f"`{row['name']}`", ", ".join(f"`{s}`" for s in row["settings"]) or "(as shipped)", str(len(row["runs"])),
         spread(runs_of(row, "train_seconds")), pct(runs_of(row, "final_test_accuracy")), pct(runs_of(row, "tta_test_accuracy"))])
         for row in result["recipes"]]
-    rows += [(point["train_seconds"], [point["name"], ", ".join(f"`{s}`" for s in point["settings"]), "1",
-                                       f"{point['train_seconds']:.0f}", "", f"{point['test_accuracy']:.2%}"])
+    rows += [(point["train_seconds"], [point["name"], ", ".join(f"`{s}`" for s in point["settings"]), "1", f"{point['train_seconds']:.0f}",
+                                       *(f"{point['test_accuracy']:.2%}" if point["tta"] == tta else "" for tta in (False, True))])
              for point in result["pipelines"]]
     header = ["recipe", "settings", "runs", "training (s)", "test accuracy", "with shift TTA"]
     picture = f"![Test accuracy against training seconds]({page.relative('bench/results/frontier-cpu.png')})"

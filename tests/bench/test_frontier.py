@@ -6,6 +6,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
 from bench.ablation import tta_scores
 from bench.frontier import RECIPES, pipeline_points, recipe_settings, write
@@ -38,6 +39,7 @@ def test_the_pipelines_points_add_up_every_training_they_needed(repo_root, tmp_p
     committee, second = pipeline_points(tmp_path)
     assert (committee["name"], committee["test_accuracy"], committee["train_seconds"]) == ("committee", 0.9971, 410.5)
     assert (second["name"], second["test_accuracy"], second["train_seconds"]) == ("second training", 0.9965, 145.0)
+    assert committee["tta"] is yaml.safe_load((repo_root / "params.yaml").read_text())["committee"]["tta"] and second["tta"] is False
 
 
 def test_trained_runs_become_a_table_in_time_order_and_a_plot(mnist_train, train_params, tmp_path):
@@ -50,7 +52,7 @@ def test_trained_runs_become_a_table_in_time_order_and_a_plot(mnist_train, train
         recipes.append({"name": name, "settings": [f"train.epochs={epochs}"], "runs": runs,
                         **{key: summary([run[key] for run in runs]) for key in ("final_test_accuracy", "tta_test_accuracy", "train_seconds")}})
     result = {"machine": machine(), "recipes": recipes,
-              "pipelines": [{"name": "committee", "settings": [], "test_accuracy": 0.99, "train_seconds": 1e4}]}
+              "pipelines": [{"name": "committee", "settings": [], "test_accuracy": 0.99, "tta": True, "train_seconds": 1e4}]}
 
     write(tmp_path / "frontier", result)
     table = (tmp_path / "frontier.md").read_text().splitlines()
