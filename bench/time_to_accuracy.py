@@ -14,8 +14,9 @@ same machine. The peer's clock is the same (training only, its first step's comp
 per-epoch test pass left out); the JSON keeps its every epoch, its source commit, and the ratio of our
 median seconds to the target to the peer's.
 
-    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 2 --peer ../shared/peers/run-flax-example.sh \
-        --out bench/results/time-to-99-cpu.json
+    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 2 --out bench/results/time-to-99-cpu.json
+    python -m bench.time_to_accuracy --preset fast99 --seeds 0 1 --peer ../shared/peers/run-flax-example.sh \
+        --out bench/results/time-to-99-peer-cpu.json
 """
 
 import argparse
