@@ -2,8 +2,9 @@
 
 Every variant is the shipped params.yaml, shortened to `--epochs` and with fresh shifts only
 (`BASE`: the default recipe until 2026-12, which the recorded table was measured against, so its
-command still reproduces it), with one choice changed (label smoothing off, weight EMA on, a cosine schedule, no augmentation, cached instead of fresh
-augmentation, fresh rotations and zooms, no deskewing, the bfloat16 step). For each, a fresh clone
+command still reproduces it), with one choice changed (label smoothing off, weight EMA on, a cosine
+schedule, no augmentation, cached instead of fresh augmentation, fresh rotations and zooms, no
+deskewing, the bfloat16 step). For each, a fresh clone
 of HEAD runs `dvc repro preprocess` with the variant's settings, then the train stage's own `Trainer` trains
 one model per seed (bench/time_to_accuracy.py's loop, so the clock and scoring are the same).
 Every trained model is also scored with test-time augmentation (`evaluate.tta`): the mean of its
